@@ -1,0 +1,152 @@
+import path from 'node:path';
+import { Value } from 'typebox/value';
+import { EnvSchema, KEY_NAMES, type Env, type KeyName } from './config.schema.js';
+
+export type RunMode = 'embedded' | 'server';
+
+/** Where one key's material comes from; `generated` only happens in embedded mode. */
+export interface KeySource {
+  value?: string;
+  file?: string;
+}
+
+/** The validated, typed configuration every part of the service reads. */
+export interface Config {
+  mode: RunMode;
+  port: number;
+  host: string;
+  /** External origin without trailing slash. */
+  publicUrl: string;
+  trustProxy: boolean | string[];
+  /** Absolute path. */
+  dataDir: string;
+  databaseUrl: string | undefined;
+  redisUrl: string | undefined;
+  databasePoolMax: number;
+  databaseStatementTimeoutMs: number;
+  nodeEnv: 'development' | 'production' | 'test';
+  logLevel: string;
+  bootstrapAdmin: { email: string; password: string | undefined } | undefined;
+  keySources: Record<KeyName, KeySource>;
+  corsOrigins: string[];
+  metricsToken: string | undefined;
+  docsEnabled: boolean;
+  smtpUrl: string | undefined;
+  mailFrom: string | undefined;
+  policyFile: string | undefined;
+  otelEndpoint: string | undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((line) => `  - ${line}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+/**
+ * Parses and validates the environment. Throws ConfigError with one line per bad variable,
+ * including the cross-variable rules (mode combinations, production refusals).
+ */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(EnvSchema.properties)) {
+    const value = source[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
+  const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
+    const name = error.instancePath.replace(/^\//, '') || '(environment)';
+    return `${name}: ${error.message}`;
+  });
+  if (problems.length > 0) throw new ConfigError(dedupeByVariable(problems));
+  const env = converted as Env;
+  const crossProblems = crossVariableProblems(env);
+  if (crossProblems.length > 0) throw new ConfigError(crossProblems);
+
+  const mode: RunMode = env.DATABASE_URL ? 'server' : 'embedded';
+  const nodeEnv = env.NODE_ENV;
+  const keySources = Object.fromEntries(
+    KEY_NAMES.map((name) => [name, { value: env[name], file: env[`${name}_FILE`] }]),
+  ) as Record<KeyName, KeySource>;
+  return {
+    mode,
+    port: env.PORT,
+    host: env.HOST,
+    publicUrl: env.PUBLIC_URL ?? `http://${env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST}:${env.PORT}`,
+    trustProxy: env.TRUST_PROXY === 'true' ? true : env.TRUST_PROXY ? list(env.TRUST_PROXY) : false,
+    dataDir: path.resolve(env.DATA_DIR),
+    databaseUrl: env.DATABASE_URL,
+    redisUrl: env.REDIS_URL,
+    databasePoolMax: env.DATABASE_POOL_MAX,
+    databaseStatementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    nodeEnv,
+    logLevel: env.LOG_LEVEL,
+    bootstrapAdmin: env.BOOTSTRAP_ADMIN_EMAIL
+      ? { email: env.BOOTSTRAP_ADMIN_EMAIL, password: env.BOOTSTRAP_ADMIN_PASSWORD }
+      : undefined,
+    keySources,
+    corsOrigins: list(env.CORS_ORIGINS),
+    metricsToken: env.METRICS_TOKEN,
+    docsEnabled: env.DOCS_ENABLED ?? nodeEnv !== 'production',
+    smtpUrl: env.SMTP_URL,
+    mailFrom: env.MAIL_FROM,
+    policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
+    otelEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+  };
+}
+
+/** A union type reports one error per branch; keep the first line for each variable. */
+function dedupeByVariable(problems: string[]): string[] {
+  const seen = new Set<string>();
+  return problems.filter((line) => {
+    const name = line.slice(0, line.indexOf(':'));
+    if (seen.has(name)) return false;
+    seen.add(name);
+    return true;
+  });
+}
+
+function crossVariableProblems(env: Env): string[] {
+  const problems: string[] = [];
+  if (Boolean(env.DATABASE_URL) !== Boolean(env.REDIS_URL)) {
+    problems.push(
+      `${env.DATABASE_URL ? 'REDIS_URL' : 'DATABASE_URL'}: server mode needs both DATABASE_URL and REDIS_URL; ` +
+        'embedded mode needs neither',
+    );
+  }
+  for (const name of KEY_NAMES) {
+    if (env[name] && env[`${name}_FILE`]) problems.push(`${name}_FILE: set either ${name} or ${name}_FILE, not both`);
+  }
+  if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
+    problems.push('BOOTSTRAP_ADMIN_EMAIL: required when BOOTSTRAP_ADMIN_PASSWORD is set');
+  }
+  const server = Boolean(env.DATABASE_URL);
+  if (server && env.BOOTSTRAP_ADMIN_EMAIL && !env.BOOTSTRAP_ADMIN_PASSWORD) {
+    problems.push('BOOTSTRAP_ADMIN_PASSWORD: required in server mode with BOOTSTRAP_ADMIN_EMAIL (no password file is written)');
+  }
+  if (env.NODE_ENV === 'production') {
+    if (!env.PUBLIC_URL) problems.push('PUBLIC_URL: required when NODE_ENV=production');
+    if (!server && !env.ALLOW_EMBEDDED_IN_PRODUCTION) {
+      problems.push(
+        'DATABASE_URL: the embedded database is refused when NODE_ENV=production (set DATABASE_URL and REDIS_URL, ' +
+          'or ALLOW_EMBEDDED_IN_PRODUCTION=true)',
+      );
+    }
+  }
+  // Keys are generated only for an embedded development store; everywhere else they must be supplied.
+  if (server || env.NODE_ENV === 'production') {
+    for (const name of KEY_NAMES) {
+      if (!env[name] && !env[`${name}_FILE`]) {
+        problems.push(`${name}: required in ${server ? 'server mode' : 'production'} (generated keys are refused)`);
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { unwatchFile, watchFile } from 'node:fs';
+import { Value } from 'typebox/value';
+import YAML from 'yaml';
+import { canonicalJson } from '../platform/canonical-json.js';
+import { PolicySchema, type Policy } from './policy.schema.js';
+
+/** One applied policy: its content and the hash that identifies it. */
+export interface PolicySnapshot {
+  policy: Policy;
+  contentHash: string;
+  source: string;
+}
+
+export class PolicyError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid policy:\n${problems.map((line) => `  - ${line}`).join('\n')}`);
+    this.name = 'PolicyError';
+  }
+}
+
+/** Validates a parsed policy document, fills defaults, and hashes the effective result. */
+export function buildPolicy(document: unknown, source: string): PolicySnapshot {
+  const input = document ?? {};
+  const withDefaults = Value.Default(PolicySchema, structuredClone(input));
+  const problems = [...Value.Errors(PolicySchema, withDefaults)].map(
+    (error) => `${error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(policy)'}: ${error.message}`,
+  );
+  if (problems.length > 0) throw new PolicyError(problems);
+  const policy = withDefaults as Policy;
+  const contentHash = createHash('sha256').update(canonicalJson(policy)).digest('hex');
+  return { policy, contentHash, source };
+}
+
+export async function readPolicyFile(file: string): Promise<PolicySnapshot> {
+  const text = await readFile(file, 'utf8');
+  let document: unknown;
+  try {
+    // YAML is a superset of JSON, so one parser reads both formats.
+    document = YAML.parse(text, { maxAliasCount: 50 });
+  } catch (error) {
+    throw new PolicyError([`${file}: not valid YAML or JSON (${(error as Error).message.split('\n')[0]})`]);
+  }
+  return buildPolicy(document, file);
+}
+
+export interface PolicyWatcher {
+  /** Re-reads the file now (what SIGHUP does). */
+  reload(): Promise<void>;
+  stop(): void;
+}
+
+/**
+ * Re-reads the policy file when it changes (polling, so editors that replace the file are seen)
+ * or on SIGHUP; calls `onChange` with each valid new snapshot, `onInvalid` otherwise (the current
+ * policy stays in force).
+ */
+export function watchPolicyFile(
+  file: string,
+  handlers: { onChange: (snapshot: PolicySnapshot) => Promise<void>; onInvalid: (error: unknown) => void },
+  intervalMs = 1000,
+): PolicyWatcher {
+  let running = Promise.resolve();
+  const reload = () => {
+    running = running.then(async () => {
+      try {
+        await handlers.onChange(await readPolicyFile(file));
+      } catch (error) {
+        handlers.onInvalid(error);
+      }
+    });
+    return running;
+  };
+  const onSignal = () => void reload();
+  watchFile(file, { interval: intervalMs, persistent: false }, () => void reload());
+  process.on('SIGHUP', onSignal);
+  return {
+    reload,
+    stop() {
+      unwatchFile(file);
+      process.off('SIGHUP', onSignal);
+    },
+  };
+}

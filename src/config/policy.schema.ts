@@ -1,0 +1,72 @@
+import { Type, type Static, type TSchema } from 'typebox';
+
+/**
+ * The tunable policy (POLICY_FILE), every field optional in the file and defaulted here.
+ * Defaults follow NIST SP 800-63B-4 and FedRAMP moderate where they apply (DESIGN §7).
+ */
+const Int = (defaultValue: number, minimum: number, maximum: number, description: string) =>
+  Type.Integer({ default: defaultValue, minimum, maximum, description });
+
+const Section = <T extends Record<string, TSchema>>(properties: T) =>
+  Type.Object(properties, { additionalProperties: false, default: {} });
+
+const RateTier = (limit: number, windowSeconds: number, description: string) =>
+  Type.Object(
+    { limit: Int(limit, 1, 1_000_000, 'Requests per window.'), windowSeconds: Int(windowSeconds, 1, 86_400, 'Window length.') },
+    { additionalProperties: false, default: {}, description },
+  );
+
+export const PolicySchema = Type.Object(
+  {
+    password: Section({
+      minLength: Int(15, 8, 128, 'Minimum length (NIST SP 800-63B-4: 15 without MFA).'),
+      minLengthWithMfa: Int(8, 8, 128, 'Minimum length where the organisation requires MFA.'),
+      maxLength: Int(128, 64, 1024, 'Maximum accepted length.'),
+      minStrengthScore: Int(3, 0, 4, 'Minimum zxcvbn score.'),
+      hashMemoryCostKiB: Int(19_456, 19_456, 1_048_576, 'argon2id memory cost.'),
+      hashTimeCost: Int(2, 2, 20, 'argon2id iterations.'),
+      hashParallelism: Int(1, 1, 16, 'argon2id lanes.'),
+    }),
+    lockout: Section({
+      maxFailures: Int(5, 1, 100, 'Failed logins before the account locks.'),
+      windowMinutes: Int(15, 1, 1440, 'Window in which failures count.'),
+      lockMinutes: Int(30, 1, 10_080, 'How long a lock lasts before it lifts by itself.'),
+    }),
+    sessions: Section({
+      idleTimeoutMinutes: Int(15, 1, 1440, 'Idle timeout of a browser session.'),
+      privilegedIdleTimeoutMinutes: Int(10, 1, 1440, 'Idle timeout for owners and admins.'),
+      absoluteTimeoutHours: Int(12, 1, 720, 'Longest life of a session.'),
+    }),
+    mfa: Section({
+      defaultRequirement: Type.Union([Type.Literal('everyone'), Type.Literal('owners-and-admins'), Type.Literal('optional')], {
+        default: 'owners-and-admins',
+      }),
+      enrollmentGraceDays: Int(7, 0, 90, 'Days a user may sign in before enrolling when MFA is required.'),
+      stepUpMaxAgeMinutes: Int(15, 1, 1440, 'How recent MFA must be for sensitive actions.'),
+    }),
+    rateLimits: Section({
+      perIp: RateTier(600, 60, 'Every request from one client address, before its body is read.'),
+      authentication: RateTier(10, 60, 'Login and token attempts per client address.'),
+      perPrincipal: RateTier(1200, 60, 'Authenticated requests per user or key.'),
+    }),
+    retention: Section({
+      idempotencyRecordsHours: Int(24, 1, 720, 'How long an Idempotency-Key is remembered.'),
+      auditEventsDays: Int(365, 30, 3650, 'Audit events.'),
+      attemptsDays: Int(365, 1, 3650, 'Scan attempts and their evidence.'),
+      softDeletedDays: Int(30, 1, 3650, 'Soft-deleted rows before purge.'),
+      inactiveAccountDays: Int(90, 1, 3650, 'Accounts unused this long are disabled.'),
+    }),
+    egress: Section({
+      allowPrivateNetworks: Type.Array(Type.String({ maxLength: 64 }), {
+        default: [],
+        maxItems: 100,
+        description: 'CIDRs of private networks targets may reach in server mode.',
+      }),
+      responseLimitBytes: Int(5_242_880, 1024, 104_857_600, 'Largest response read from a target.'),
+      timeoutMs: Int(30_000, 100, 600_000, 'Longest wait for a target.'),
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export type Policy = Static<typeof PolicySchema>;

@@ -1,0 +1,12 @@
+import type { Migration } from 'kysely';
+import * as identityBase from './2026-11-28T0001-identity-base.js';
+import * as platformRecords from './2026-11-28T0002-platform-records.js';
+
+/**
+ * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
+ * is a new file added here. Listed explicitly so the compiled service and the tests load the same set.
+ */
+export const migrations: Record<string, Migration> = {
+  '2026-11-28T0001-identity-base': identityBase,
+  '2026-11-28T0002-platform-records': platformRecords,
+};

@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import { AppError, errors } from '../platform/errors.js';
+import type { Authenticator } from './principal.js';
+
+/**
+ * The authentication slot: each authenticator in order may claim the request; the first
+ * principal wins. Then the route's declared access is enforced. Runs before validation so an
+ * anonymous caller learns nothing about a route's schema.
+ */
+export function registerAuthentication(app: FastifyInstance, authenticators: readonly Authenticator[]) {
+  app.decorateRequest('principal', null);
+  app.addHook('preValidation', async (request) => {
+    // Unmatched paths go to the not-found handler (404/405), which reveals nothing.
+    if (request.is404) return;
+    for (const authenticate of authenticators) {
+      const principal = await authenticate(request);
+      if (principal) {
+        request.principal = principal;
+        break;
+      }
+    }
+    const access = request.routeOptions.config.access;
+    if (!access) {
+      // Every route must say who may call it; a route without a declaration is closed, and a test fails.
+      throw new AppError(500, 'route_without_access', { detail: 'This route is misconfigured.' });
+    }
+    if ('public' in access) return;
+    if (!request.principal) throw errors.unauthorized();
+    if (!request.principal.permissions.has(access.permission)) throw errors.forbidden();
+  });
+}

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Clock } from '../../platform/clock.js';
+import type { Db } from '../../platform/db/database.js';
+import { isUniqueViolation } from '../../platform/db/database-errors.js';
+import type { PasswordHasher } from '../../platform/crypto/index.js';
+import { newId } from '../../platform/ids.js';
+import type { Logger } from '../../platform/logger.js';
+import type { OrgsRepo } from '../orgs/orgs.repo.js';
+import type { MembershipsRepo } from '../orgs/memberships.repo.js';
+import type { UsersRepo } from './users.repo.js';
+
+export class BootstrapError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BootstrapError';
+  }
+}
+
+export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
+const DEFAULT_ADMIN_EMAIL = 'admin@localhost';
+
+/**
+ * First start (DESIGN §7): with no platform super-admin, create one as owner of a default
+ * organisation. A generated password goes to DATA_DIR/initial-admin-password (0600), never to
+ * the log, and must be changed at first login. Server mode needs explicit bootstrap values.
+ */
+export function createBootstrapService(deps: {
+  db: Db;
+  usersRepo: Pick<UsersRepo, 'insert' | 'countPlatformRole' | 'findByEmail'>;
+  orgsRepo: Pick<OrgsRepo, 'insert'>;
+  membershipsRepo: Pick<MembershipsRepo, 'insert'>;
+  passwordHasher: Pick<PasswordHasher, 'hash'>;
+  clock: Clock;
+  logger: Pick<Logger, 'info' | 'warn'>;
+}) {
+  return {
+    async ensureAdmin(options: {
+      mode: 'embedded' | 'server';
+      dataDir: string;
+      admin: { email: string; password: string | undefined } | undefined;
+      minPasswordLength: number;
+    }): Promise<void> {
+      if ((await deps.usersRepo.countPlatformRole(deps.db, 'super-admin')) > 0) return;
+      const email = options.admin?.email ?? DEFAULT_ADMIN_EMAIL;
+      let password = options.admin?.password;
+      const generated = password === undefined;
+      if (generated && options.mode === 'server') {
+        throw new BootstrapError('no platform admin exists: set BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD for the first start');
+      }
+      if (password !== undefined && [...password].length < options.minPasswordLength) {
+        throw new BootstrapError(`BOOTSTRAP_ADMIN_PASSWORD must have at least ${options.minPasswordLength} characters`);
+      }
+      password ??= randomBytes(24).toString('base64url');
+      // Hash before the transaction: no slow work between BEGIN and COMMIT (DESIGN §5).
+      const passwordHash = await deps.passwordHasher.hash(password);
+      const now = deps.clock.now();
+      try {
+        await deps.db.transaction().execute(async (tx) => {
+          const userId = newId();
+          await deps.usersRepo.insert(
+            tx,
+            userId,
+            { email, displayName: 'Platform administrator', passwordHash, platformRole: 'super-admin', mustChangePassword: generated },
+            null,
+            now,
+          );
+          const org = await deps.orgsRepo.insert(tx, newId(), { name: 'Default organisation', slug: 'default' }, userId, now);
+          await deps.membershipsRepo.insert(tx, newId(), { orgId: org.id, userId, role: 'owner' }, userId, now);
+        });
+      } catch (error) {
+        // Another process bootstrapped at the same moment: its admin stands.
+        if (isUniqueViolation(error)) return;
+        throw error;
+      }
+      if (generated) {
+        const file = path.join(options.dataDir, INITIAL_PASSWORD_FILE);
+        writeFileSync(file, `${password}\n`, { mode: 0o600, flag: existsSync(file) ? 'w' : 'wx' });
+        deps.logger.warn({ passwordFile: file }, 'created the platform admin "admin@localhost"; its one-time password is in the file named here');
+      } else {
+        deps.logger.info('created the platform admin from BOOTSTRAP_ADMIN_EMAIL');
+      }
+    },
+  };
+}

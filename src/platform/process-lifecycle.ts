@@ -1,0 +1,38 @@
+import type { Logger } from './logger.js';
+
+/**
+ * Runs `shutdown` once on SIGTERM/SIGINT, then exits 0 (1 if shutdown failed or overran its
+ * deadline). A second signal during shutdown is ignored: draining is already under way.
+ */
+export function onTerminationSignals(shutdown: () => Promise<void>, logger: Pick<Logger, 'info' | 'error'>, deadlineMs = 25_000) {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      logger.error({ deadlineMs }, 'shutdown overran its deadline');
+      process.exit(1);
+    }, deadlineMs);
+    deadline.unref();
+    shutdown().then(
+      () => {
+        logger.info('shutdown complete');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handle);
+  process.on('SIGINT', handle);
+}
+
+/** Prints a start-up failure without a stack for known configuration problems. */
+export function reportStartupFailure(error: unknown): never {
+  const known = error instanceof Error && ['ConfigError', 'PolicyError', 'BootstrapError', 'DataDirLockedError', 'KeyringError'].includes(error.name);
+  process.stderr.write(`${known ? error.message : String((error as Error | undefined)?.stack ?? error)}\n`);
+  process.exit(1);
+}

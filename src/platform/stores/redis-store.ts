@@ -1,0 +1,178 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createCircuitBreaker } from '../resilience/circuit-breaker.js';
+import { gcraParameters, toRateDecision } from './gcra.js';
+import { extendLockLua, gcraLua, incrementLua, releaseLockLua } from './redis-scripts.js';
+import { checkTtlMs, ttlSecondsToMs, type Store, type StoreLogger } from './store.js';
+
+/** Options of the server-mode store; the defaults fail fast so an outage answers 503 instead of hanging. */
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// URL; never logged (it may carry a password). */
+  url: string;
+  /** Namespace for every key, so processes of other deployments and test files never collide. */
+  prefix: string;
+  /** A command without a reply after this long fails. Default 500. */
+  commandTimeoutMs?: number;
+  /** A connection attempt that takes longer is abandoned (and retried). Default 2000. */
+  connectTimeoutMs?: number;
+  /** Cap of the exponential reconnect backoff. Default 2000. */
+  reconnectMaxDelayMs?: number;
+  /** How long the breaker fails fast before trying Redis again. Default 3000. */
+  breakerResetTimeoutMs?: number;
+  logger?: StoreLogger;
+}
+
+type GcraReply = [allowed: number, remaining: number, resetUs: number, retryUs: number];
+
+// The Lua commands defined below with defineCommand; ioredis adds them at run time, untyped.
+interface ScriptCommands {
+  storeIncrement(key: string, ttlMs: number): Promise<number>;
+  storeGcra(key: string, limit: number, intervalUs: number): Promise<GcraReply>;
+  storeExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
+  storeReleaseLock(key: string, token: string): Promise<number>;
+}
+
+// Redis answered, so it is up: a reply error is our bug and must not open the breaker, unless the
+// server says it cannot serve right now.
+const UNHEALTHY_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|OOM|NOREPLICAS)\b/;
+const isOutage = (error: unknown): boolean =>
+  !(error instanceof Error && error.name === 'ReplyError' && !UNHEALTHY_REPLY.test(error.message));
+
+// Repeated reconnect failures raise the same error every backoff step; one line per 30 s is enough.
+const REPEAT_LOG_AFTER_MS = 30_000;
+
+/**
+ * Server mode. ioredis is set to fail fast (DESIGN §9): no offline queue, a command timeout, one retry per
+ * request, no replay of unanswered commands after a reconnect (the caller already got a 503, and replaying
+ * an INCR would count twice), and endless capped reconnects so the store heals by itself. Every command
+ * goes through a circuit breaker. Resolves once connected, or after connectTimeoutMs if Redis is down
+ * (the store then reports 503s and reconnects in the background).
+ */
+export async function createRedisStore(options: RedisStoreOptions): Promise<Store> {
+  if (!options.prefix) throw new RangeError('a Redis store needs a key prefix');
+  const commandTimeoutMs = options.commandTimeoutMs ?? 500;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+  const reconnectMaxDelayMs = options.reconnectMaxDelayMs ?? 2_000;
+  const { logger } = options;
+
+  const redis = new Redis(options.url, {
+    keyPrefix: `${options.prefix}:`,
+    enableOfflineQueue: false,
+    commandTimeout: commandTimeoutMs,
+    connectTimeout: connectTimeoutMs,
+    maxRetriesPerRequest: 1,
+    autoResendUnfulfilledCommands: false,
+    // Jitter spreads the reconnects of many processes after a shared outage.
+    retryStrategy: (attempt) => Math.min(reconnectMaxDelayMs, 50 * 2 ** Math.min(attempt, 10)) + Math.floor(Math.random() * 100),
+  });
+
+  let lastLogged = { message: '', atMs: 0 };
+  redis.on('error', (error: Error & { code?: string }) => {
+    const now = Date.now();
+    if (error.message === lastLogged.message && now - lastLogged.atMs < REPEAT_LOG_AFTER_MS) return;
+    lastLogged = { message: error.message, atMs: now };
+    logger?.warn({ err: { message: error.message, code: error.code } }, 'redis store connection error');
+  });
+  redis.on('ready', () => {
+    lastLogged = { message: '', atMs: 0 };
+  });
+
+  redis.defineCommand('storeIncrement', { lua: incrementLua, numberOfKeys: 1 });
+  redis.defineCommand('storeGcra', { lua: gcraLua, numberOfKeys: 1 });
+  redis.defineCommand('storeExtendLock', { lua: extendLockLua, numberOfKeys: 1 });
+  redis.defineCommand('storeReleaseLock', { lua: releaseLockLua, numberOfKeys: 1 });
+  const scripts = redis as unknown as ScriptCommands;
+
+  const breaker = createCircuitBreaker({
+    // The name reaches clients in the 503 detail, so it does not say which product we run.
+    name: 'shared store',
+    // Slightly above the command timeout, so ioredis' own timeout normally wins and this is the backstop.
+    timeoutMs: commandTimeoutMs + 250,
+    resetTimeoutMs: options.breakerResetTimeoutMs ?? 3_000,
+    volumeThreshold: 5,
+    isFailure: isOutage,
+    onStateChange: (state) => {
+      if (state === 'open') logger?.warn({ breaker: 'redis-store' }, 'redis store circuit opened; failing fast');
+    },
+  });
+  const exec = <T>(command: () => Promise<T>): Promise<T> => breaker.run(command);
+
+  await firstConnection(redis, connectTimeoutMs);
+
+  return {
+    async get(key) {
+      return await exec(() => redis.get(key));
+    },
+
+    async set(key, value, ttlSeconds) {
+      const ttlMs = ttlSecondsToMs(ttlSeconds);
+      await exec(() => redis.set(key, value, 'PX', ttlMs));
+    },
+
+    async delete(key) {
+      await exec(() => redis.del(key));
+    },
+
+    async increment(key, ttlSeconds) {
+      const ttlMs = ttlSecondsToMs(ttlSeconds);
+      return await exec(() => scripts.storeIncrement(key, ttlMs));
+    },
+
+    async consumeRate(key, rule) {
+      const { limit, intervalUs } = gcraParameters(rule);
+      const [allowed, remaining, resetUs, retryUs] = await exec(() => scripts.storeGcra(key, limit, intervalUs));
+      return toRateDecision(limit, { allowed: allowed === 1, remaining, resetUs, retryUs });
+    },
+
+    async acquireLock(key, ttlMs) {
+      checkTtlMs(ttlMs);
+      const token = randomBytes(16).toString('base64url');
+      const reply = await exec(() => redis.set(key, token, 'PX', ttlMs, 'NX'));
+      return reply === 'OK' ? token : null;
+    },
+
+    async extendLock(key, token, ttlMs) {
+      checkTtlMs(ttlMs);
+      return (await exec(() => scripts.storeExtendLock(key, token, ttlMs))) === 1;
+    },
+
+    async releaseLock(key, token) {
+      return (await exec(() => scripts.storeReleaseLock(key, token))) === 1;
+    },
+
+    async ping() {
+      await exec(() => redis.ping());
+    },
+
+    async close() {
+      breaker.shutdown();
+      if (redis.status === 'ready') {
+        try {
+          await redis.quit();
+          return;
+        } catch {
+          // Lost the connection while quitting: disconnecting below is all that is left to do.
+        }
+      }
+      redis.disconnect();
+    },
+  };
+}
+
+// Commands sent before the first connection would be refused (no offline queue), so creation waits for
+// it, but never longer than one connect timeout: a Redis that is down at start-up is the readiness
+// check's business, not a reason to hang.
+function firstConnection(redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      redis.off('end', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    redis.on('ready', done);
+    redis.on('end', done);
+  });
+}

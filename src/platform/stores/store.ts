@@ -1,0 +1,63 @@
+/**
+ * The one small key-value contract behind cache, counters, rate limits and locks. It has exactly two
+ * adapters, memory (embedded mode) and Redis (server mode), and both pass the same contract tests.
+ */
+
+/** A rate-limit rule: at most `limit` requests per `windowSeconds`, with a burst of `limit`. */
+export interface RateRule {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** The outcome of one GCRA rate-limit check; the fields map onto RateLimit-* and Retry-After headers. */
+export interface RateDecision {
+  allowed: boolean;
+  limit: number;
+  /** Requests that could still pass right now. */
+  remaining: number;
+  /** Seconds until the full limit is available again. */
+  resetSeconds: number;
+  /** Seconds to wait before the next request can pass; 0 when allowed. */
+  retryAfterSeconds: number;
+}
+
+/** Key-value store; every key is namespaced by the prefix the store was created with. */
+export interface Store {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  delete(key: string): Promise<void>;
+  /** Atomically adds one; the expiry is set when the key is created and never extended by later calls. */
+  increment(key: string, ttlSeconds: number): Promise<number>;
+  /** Atomic GCRA check-and-consume of one request. */
+  consumeRate(key: string, rule: RateRule): Promise<RateDecision>;
+  /** Takes the lock if free; returns the owner token, or null when someone else holds it. */
+  acquireLock(key: string, ttlMs: number): Promise<string | null>;
+  /** Resets the lock's expiry, only if `token` still owns it. */
+  extendLock(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Deletes the lock, only if `token` still owns it (compare-and-delete). */
+  releaseLock(key: string, token: string): Promise<boolean>;
+  /** Resolves when the backend answers; rejects (AppError 503 for Redis) otherwise. */
+  ping(): Promise<void>;
+  /** Releases timers and connections; the store must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** Where adapters report trouble that must not crash the process (pino's Logger fits). */
+export interface StoreLogger {
+  warn(obj: object, msg: string): void;
+}
+
+/** A TTL in seconds (fractions allowed) as whole milliseconds; a missing or non-positive TTL is a bug. */
+export function ttlSecondsToMs(ttlSeconds: number): number {
+  if (!Number.isFinite(ttlSeconds) || ttlSeconds <= 0) throw new RangeError(`ttlSeconds must be positive, got ${ttlSeconds}`);
+  return Math.ceil(ttlSeconds * 1000);
+}
+
+/** Checks a lock TTL; locks are short-lived, so they are counted in milliseconds. */
+export function checkTtlMs(ttlMs: number): number {
+  if (!Number.isInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
+  return ttlMs;
+}
+
+/** Joins the store prefix and a key the same way in both adapters. */
+export const prefixKey = (prefix: string, key: string): string => (prefix ? `${prefix}:${key}` : key);

@@ -1,0 +1,255 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createManualClock } from '../../src/platform/clock.js';
+import { createMemoryStore } from '../../src/platform/stores/memory-store.js';
+import { createRedisStore } from '../../src/platform/stores/redis-store.js';
+import type { Store } from '../../src/platform/stores/store.js';
+import { redisUrl, uniqueName } from '../setup/environment.js';
+
+/** One store under test, with the way time passes for it. */
+interface StoreHarness {
+  store: Store;
+  /** Memory: moves this store's manual clock (instant). Redis: really waits, since expiry runs on the server. */
+  advance(ms: number): Promise<void>;
+  /** Milliseconds on the clock that governs this store (manual, or real time for Redis). */
+  nowMs(): number;
+  /** Closes every connection and timer of this store. */
+  close(): Promise<void>;
+}
+
+/** How to make stores of one adapter and tidy up after them. */
+interface StoreAdapter {
+  create(prefix: string): Promise<StoreHarness>;
+  /** Deletes every key whose prefix starts with `prefix`. */
+  cleanup(prefix: string): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The contract every Store adapter must meet; each adapter runs it on its own key prefix. */
+function storeContract(name: string, adapter: StoreAdapter): void {
+  describe(`Store contract: ${name}`, () => {
+    const prefix = uniqueName('t');
+    const harnesses: StoreHarness[] = [];
+    let store: Store;
+    let neighbour: Store;
+
+    const open = async (subPrefix: string): Promise<StoreHarness> => {
+      const harness = await adapter.create(`${prefix}${subPrefix}`);
+      harnesses.push(harness);
+      return harness;
+    };
+
+    beforeAll(async () => {
+      store = (await open('')).store;
+      neighbour = (await open('_other')).store;
+    });
+
+    afterAll(async () => {
+      await Promise.all(harnesses.map((harness) => harness.close()));
+      await adapter.cleanup(prefix);
+    });
+
+    // Real time passes on Redis, so these run concurrently (each on its own store and key prefix, so the
+    // memory adapter's manual clocks do not interfere) to keep the wall time short with wide margins.
+    describe.concurrent('expiry', () => {
+      it('expires a value after its TTL', async ({ expect }) => {
+        const { store: timed, advance } = await open('_ttl');
+        await timed.set('value', 'soon gone', 0.6);
+        await advance(200);
+        expect(await timed.get('value')).toBe('soon gone');
+        await advance(500);
+        expect(await timed.get('value')).toBeNull();
+      });
+
+      it('sets the increment expiry when the key is created and does not extend it', async ({ expect }) => {
+        const { store: timed, advance } = await open('_window');
+        expect(await timed.increment('count', 0.6)).toBe(1);
+        await advance(200);
+        expect(await timed.increment('count', 0.6)).toBe(2);
+        await advance(500);
+        expect(await timed.get('count')).toBeNull();
+        expect(await timed.increment('count', 0.6)).toBe(1);
+      });
+
+      it('expires a lock unless extended, and a former owner cannot touch the next holder', async ({ expect }) => {
+        const { store: timed, advance } = await open('_lock');
+        const first = await timed.acquireLock('lock', 500);
+        await advance(150);
+        expect(await timed.extendLock('lock', first!, 800)).toBe(true);
+        await advance(450); // past the original 500 ms, well within the extension
+        expect(await timed.acquireLock('lock', 500)).toBeNull();
+        expect(await timed.extendLock('lock', first!, 50)).toBe(true);
+        await advance(100);
+        const second = await timed.acquireLock('lock', 5_000);
+        expect(second).toEqual(expect.any(String));
+        expect(second).not.toBe(first);
+        expect(await timed.releaseLock('lock', first!)).toBe(false);
+        expect(await timed.extendLock('lock', first!, 5_000)).toBe(false);
+        expect(await timed.releaseLock('lock', second!)).toBe(true);
+      });
+
+      it('lets one more request through per emission interval', async ({ expect }) => {
+        const { store: timed, advance, nowMs } = await open('_refill');
+        const rule = { limit: 2, windowSeconds: 0.6 }; // one request per 300 ms
+        const startedMs = nowMs();
+        for (let i = 0; i < 2; i += 1) expect((await timed.consumeRate('rate', rule)).allowed).toBe(true);
+        const refused = await timed.consumeRate('rate', rule);
+        expect(refused).toMatchObject({ allowed: false, remaining: 0, retryAfterSeconds: 1 });
+        await advance(350);
+        const burst = await Promise.all(Array.from({ length: 10 }, () => timed.consumeRate('rate', rule)));
+        const refilled = burst.filter((decision) => decision.allowed).length;
+        // GCRA never passes more than limit + elapsed / interval in all: on the manual clock exactly one
+        // more; on Redis a slow machine may have let real time run past a second interval.
+        expect(refilled).toBeGreaterThanOrEqual(1);
+        expect(refilled).toBeLessThanOrEqual(Math.floor((nowMs() - startedMs) / 300));
+      });
+    });
+
+    describe('values', () => {
+      it('gets what was set, overwrites, and deletes', async () => {
+        expect(await store.get('value:missing')).toBeNull();
+        await store.set('value:a', 'one', 60);
+        expect(await store.get('value:a')).toBe('one');
+        await store.set('value:a', 'two', 60);
+        expect(await store.get('value:a')).toBe('two');
+        await store.delete('value:a');
+        expect(await store.get('value:a')).toBeNull();
+        await expect(store.delete('value:a')).resolves.toBeUndefined();
+      });
+
+      it('keeps values byte for byte', async () => {
+        const value = 'naïve \u0000 \u202e 🧪 "quoted" \n';
+        await store.set('value:unicode', value, 60);
+        expect(await store.get('value:unicode')).toBe(value);
+      });
+
+      it('namespaces keys by prefix', async () => {
+        await store.set('value:shared-name', 'mine', 60);
+        expect(await neighbour.get('value:shared-name')).toBeNull();
+      });
+
+      it('rejects a missing or non-positive TTL as a bug', async () => {
+        await expect(store.set('value:bad', 'x', 0)).rejects.toThrow(RangeError);
+        await expect(store.increment('value:bad', -1)).rejects.toThrow(RangeError);
+      });
+    });
+
+    describe('increment', () => {
+      it('counts from 1', async () => {
+        expect(await store.increment('count:simple', 60)).toBe(1);
+        expect(await store.increment('count:simple', 60)).toBe(2);
+        expect(await store.get('count:simple')).toBe('2');
+      });
+
+      it('is atomic under 200 concurrent calls', async () => {
+        const results = await Promise.all(Array.from({ length: 200 }, () => store.increment('count:concurrent', 60)));
+        expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+        expect(await store.get('count:concurrent')).toBe('200');
+      });
+    });
+
+    describe('consumeRate (GCRA)', () => {
+      it('reports the limit and what is left', async () => {
+        const decision = await store.consumeRate('rate:first', { limit: 5, windowSeconds: 60 });
+        expect(decision).toMatchObject({ allowed: true, limit: 5, remaining: 4, retryAfterSeconds: 0 });
+        expect(decision.resetSeconds).toBeGreaterThanOrEqual(1);
+        expect(decision.resetSeconds).toBeLessThanOrEqual(60);
+      });
+
+      it('accepts between L and 1.05·L of a burst within one window', async () => {
+        const rule = { limit: 100, windowSeconds: 60 };
+        const decisions = await Promise.all(Array.from({ length: 300 }, () => store.consumeRate('rate:burst', rule)));
+        const accepted = decisions.filter((decision) => decision.allowed).length;
+        expect(accepted).toBeGreaterThanOrEqual(rule.limit);
+        expect(accepted).toBeLessThanOrEqual(rule.limit * 1.05);
+        for (const refused of decisions.filter((decision) => !decision.allowed)) {
+          expect(refused.remaining).toBe(0);
+          expect(refused.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+          expect(refused.resetSeconds).toBeLessThanOrEqual(rule.windowSeconds + 1);
+        }
+      });
+
+      it('keeps separate keys separate', async () => {
+        const rule = { limit: 1, windowSeconds: 60 };
+        expect((await store.consumeRate('rate:alice', rule)).allowed).toBe(true);
+        expect((await store.consumeRate('rate:alice', rule)).allowed).toBe(false);
+        expect((await store.consumeRate('rate:bob', rule)).allowed).toBe(true);
+      });
+
+      it('rejects an invalid rule as a bug', async () => {
+        await expect(store.consumeRate('rate:bad', { limit: 0, windowSeconds: 60 })).rejects.toThrow(RangeError);
+        await expect(store.consumeRate('rate:bad', { limit: 5, windowSeconds: 0 })).rejects.toThrow(RangeError);
+      });
+    });
+
+    describe('locks', () => {
+      it('is exclusive: of 20 concurrent acquirers exactly one wins', async () => {
+        const tokens = await Promise.all(Array.from({ length: 20 }, () => store.acquireLock('lock:race', 5_000)));
+        expect(tokens.filter((token) => token !== null)).toHaveLength(1);
+      });
+
+      it('lets only the owner extend or release it', async () => {
+        const token = await store.acquireLock('lock:owned', 5_000);
+        expect(token).toEqual(expect.any(String));
+        expect(await store.acquireLock('lock:owned', 5_000)).toBeNull();
+        expect(await store.releaseLock('lock:owned', 'not-the-owner')).toBe(false);
+        expect(await store.extendLock('lock:owned', 'not-the-owner', 5_000)).toBe(false);
+        expect(await store.acquireLock('lock:owned', 5_000)).toBeNull();
+        expect(await store.extendLock('lock:owned', token!, 5_000)).toBe(true);
+        expect(await store.releaseLock('lock:owned', token!)).toBe(true);
+        expect(await store.releaseLock('lock:owned', token!)).toBe(false);
+        expect(await store.acquireLock('lock:owned', 5_000)).toEqual(expect.any(String));
+      });
+
+      it('rejects a non-positive or fractional lock TTL as a bug', async () => {
+        await expect(store.acquireLock('lock:bad', 0)).rejects.toThrow(RangeError);
+        await expect(store.acquireLock('lock:bad', 1.5)).rejects.toThrow(RangeError);
+      });
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
+
+storeContract('memory', {
+  create: (prefix) => {
+    const clock = createManualClock();
+    const store = createMemoryStore({ clock, prefix });
+    const advance = (ms: number) => {
+      clock.advance(ms);
+      return Promise.resolve();
+    };
+    return Promise.resolve({ store, advance, nowMs: () => clock.nowMs(), close: () => store.close() });
+  },
+  cleanup: () => Promise.resolve(),
+});
+
+describe.runIf(Boolean(redisUrl()))('with Redis', () => {
+  const url = redisUrl()!;
+  storeContract('redis', {
+    create: async (prefix) => {
+      const store = await createRedisStore({ url, prefix });
+      return { store, advance: sleep, nowMs: () => performance.now(), close: () => store.close() };
+    },
+    cleanup: (prefix) => deleteKeys(url, prefix),
+  });
+});
+
+// Keys carry TTLs anyway; deleting them keeps the shared Redis tidy between runs. The prefix is unique
+// to this run, so the wildcard only matches this file's keys.
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const admin = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await admin.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    await admin.quit();
+  }
+}
