@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { EnvSchema, KEY_NAMES, type Env, type KeyName } from './config.schema.js';
 
@@ -60,12 +61,18 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     const value = source[key];
     if (value !== undefined && value !== '') raw[key] = value;
   }
-  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, raw));
-  const problems = [...Value.Errors(EnvSchema, converted)].map((error) => {
-    const name = error.instancePath.replace(/^\//, '') || '(environment)';
-    return `${name}: ${error.message}`;
+  const converted = Value.Convert(EnvSchema, Value.Default(EnvSchema, { ...raw })) as Record<string, unknown>;
+  const problems = Object.entries(EnvSchema.properties).flatMap(([name, schema]) => {
+    // Value.Convert truncates "80.5" to 80: an integer variable must be written as one.
+    if ((schema as { type?: unknown }).type === 'integer' && name in raw && !/^\d+$/.test(String(raw[name]))) {
+      return [`${name}: must be integer`];
+    }
+    // One variable at a time: TypeBox stops collecting after 8 errors (a bad union alone yields
+    // one per branch), so checking the whole object at once loses lines; keep the first per variable.
+    const [first] = Value.Errors(Type.Object({ [name]: schema }), { [name]: converted[name] });
+    return first ? [`${name}: ${first.message}`] : [];
   });
-  if (problems.length > 0) throw new ConfigError(dedupeByVariable(problems));
+  if (problems.length > 0) throw new ConfigError(problems);
   const env = converted as Env;
   const crossProblems = crossVariableProblems(env);
   if (crossProblems.length > 0) throw new ConfigError(crossProblems);
@@ -100,17 +107,6 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
     otelEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
   };
-}
-
-/** A union type reports one error per branch; keep the first line for each variable. */
-function dedupeByVariable(problems: string[]): string[] {
-  const seen = new Set<string>();
-  return problems.filter((line) => {
-    const name = line.slice(0, line.indexOf(':'));
-    if (seen.has(name)) return false;
-    seen.add(name);
-    return true;
-  });
 }
 
 function crossVariableProblems(env: Env): string[] {

@@ -4,6 +4,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
 import { canonicalJson } from '../platform/canonical-json.js';
+import type { TSchema } from 'typebox';
 import { PolicySchema, type Policy } from './policy.schema.js';
 
 /** One applied policy: its content and the hash that identifies it. */
@@ -24,13 +25,28 @@ export class PolicyError extends Error {
 export function buildPolicy(document: unknown, source: string): PolicySnapshot {
   const input = document ?? {};
   const withDefaults = Value.Default(PolicySchema, structuredClone(input));
-  const problems = [...Value.Errors(PolicySchema, withDefaults)].map(
-    (error) => `${error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(policy)'}: ${error.message}`,
-  );
+  const problems = problemsOf(PolicySchema, withDefaults, '');
   if (problems.length > 0) throw new PolicyError(problems);
   const policy = withDefaults as Policy;
   const contentHash = createHash('sha256').update(canonicalJson(policy)).digest('hex');
   return { policy, contentHash, source };
+}
+
+/**
+ * One line per bad setting, walking the objects ourselves: TypeBox stops collecting after 8
+ * errors (a bad union alone yields one per branch), so checking the whole document at once
+ * loses lines, and reports an unknown key twice.
+ */
+function problemsOf(schema: TSchema, value: unknown, at: string): string[] {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties;
+  if (properties && value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return [
+      ...Object.keys(value).filter((key) => !Object.hasOwn(properties, key)).map((key) => `${at}${key}: unknown setting`),
+      ...Object.entries(properties).flatMap(([key, property]) => problemsOf(property, (value as Record<string, unknown>)[key], `${at}${key}.`)),
+    ];
+  }
+  const [first] = Value.Errors(schema, value);
+  return first ? [`${at.replace(/\.$/, '') || '(policy)'}${first.instancePath.replaceAll('/', '.')}: ${first.message}`] : [];
 }
 
 export async function readPolicyFile(file: string): Promise<PolicySnapshot> {

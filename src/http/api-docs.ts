@@ -30,6 +30,51 @@ export function docsContentSecurityPolicy(publicUrl: string): string {
 }
 
 /**
+ * swagger-ui's light theme fails WCAG 2.1 AA contrast (1.6:1 to 3.6:1 for white on the method
+ * badges, green on white for Authorize): the same hues, darkened to at least 4.5:1.
+ */
+const ACCESSIBLE_COLOURS_CSS = `
+.swagger-ui .opblock.opblock-get .opblock-summary-method { background: #1865b5; }
+.swagger-ui .opblock.opblock-post .opblock-summary-method { background: #17754a; }
+.swagger-ui .opblock.opblock-put .opblock-summary-method { background: #9a4f00; }
+.swagger-ui .opblock.opblock-patch .opblock-summary-method { background: #0b6e4f; }
+.swagger-ui .opblock.opblock-delete .opblock-summary-method { background: #b42318; }
+.swagger-ui .opblock.opblock-head .opblock-summary-method { background: #7a0fd6; }
+.swagger-ui .btn.authorize { border-color: #17754a; color: #17754a; }
+.swagger-ui .btn.authorize svg { color: #17754a; }
+.swagger-ui .info .title small.version-stamp { background-color: #2d6a00; }
+.swagger-ui .info a { color: #1d5fa8; }
+.swagger-ui .json-schema-2020-12-expand-deep-button { color: #595959; }
+.swagger-ui .parameter__in, .swagger-ui .parameter__extension { color: #595959; }
+.swagger-ui .markdown code, .swagger-ui .renderedMarkdown code { color: #6b0fbf; }
+.swagger-ui .btn.cancel { border-color: #b42318; color: #b42318; }
+.swagger-ui .btn.execute { background-color: #1d5fa8; border-color: #1d5fa8; }
+`;
+
+/**
+ * swagger-ui's own naming bugs (WCAG 4.1.2 and 2.5.3): the server <select> sits in an empty
+ * <label>, "Try it out" shows the request body in an unlabelled <textarea>, the dialog's close
+ * button is an unnamed icon, and the dialog's "Authorize" button is named "Apply credentials". Fixed as swagger-ui renders them; a local script, so the CSP stays 'self'.
+ */
+const ACCESSIBLE_NAMES_JS = `(function () {
+  function name() {
+    var servers = document.querySelector('select#servers:not([aria-label])');
+    if (servers) servers.setAttribute('aria-label', 'Servers');
+    document.querySelectorAll('textarea.body-param__text:not([aria-label])').forEach(function (textarea) {
+      textarea.setAttribute('aria-label', 'Request body');
+    });
+    document.querySelectorAll('button.close-modal:not([aria-label])').forEach(function (button) {
+      button.setAttribute('aria-label', 'Close');
+    });
+    document.querySelectorAll('.auth-btn-wrapper button[aria-label]').forEach(function (button) {
+      if (button.textContent.trim() !== '') button.removeAttribute('aria-label');
+    });
+  }
+  new MutationObserver(name).observe(document.documentElement, { childList: true, subtree: true });
+})();
+`;
+
+/**
  * The OpenAPI 3.1 document, generated from the route schemas (so it cannot drift), and the
  * interactive page at /docs served from local assets under its own CSP (no CDN, no inline
  * script without a hash).
@@ -73,9 +118,13 @@ export async function registerApiDocs(app: FastifyInstance, options: { enabled: 
       routePrefix: '/docs',
       // A string replaces (in onSend) the API CSP that helmet set in onRequest: one header, never two.
       staticCSP: docsContentSecurityPolicy(options.publicUrl),
-      theme: { title: 'ViolentUTF API documentation' },
+      theme: {
+        title: 'ViolentUTF API documentation',
+        css: [{ filename: 'accessible-colours.css', content: ACCESSIBLE_COLOURS_CSS }],
+        js: [{ filename: 'accessible-names.js', content: ACCESSIBLE_NAMES_JS }],
+      },
       // The page always loads the document from /docs/json (the same generator as /api/v1/openapi.json).
-      uiConfig: { deepLinking: false },
+      uiConfig: { deepLinking: false, layout: 'BaseLayout' },
     });
   });
 }

@@ -24,32 +24,41 @@ const AUTH_ERRORS: Record<string, string> = {
 
 export const errorResponse = problemResponse;
 
+/** A registered route: method(s) and URL as registered, options as every onRoute hook left them. */
+export interface RegisteredRoute {
+  readonly methods: readonly string[];
+  readonly url: string;
+  readonly options: RouteOptions;
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * Every route registered so far, as its final options (the objects the onRoute hooks
-     * mutate), including hidden and generated HEAD routes: the route table that the OpenAPI
-     * completeness and schema-strictness checks walk.
+     * Every route registered so far, hidden and generated HEAD routes included: the route
+     * table that the OpenAPI completeness and schema-strictness checks walk.
      */
-    routeList(): readonly RouteOptions[];
+    routeList(): readonly RegisteredRoute[];
   }
 }
 
 /**
  * Fills what every route must have, so no route can forget it: a querystring schema that
- * refuses unknown parameters, and its error responses in the OpenAPI document.
+ * refuses unknown parameters, and its error responses and security in the OpenAPI document.
  */
 export function registerRouteDefaults(app: FastifyInstance) {
-  const routes: RouteOptions[] = [];
+  const routes: RegisteredRoute[] = [];
   app.decorate('routeList', () => routes);
   app.addHook('onRoute', (route: RouteOptions) => {
-    // Recorded before any early return: hidden routes must still declare their access.
-    routes.push(route);
-    const schema = (route.schema ??= {}) as typeof route.schema & { hide?: boolean; querystring?: unknown; response?: unknown };
+    // Recorded before any early return: hidden routes must still declare their access. The URL
+    // is copied now (Fastify reuses the options object for a prefix's trailing-slash twin).
+    routes.push({ methods: (Array.isArray(route.method) ? route.method : [route.method]).map(String), url: route.url, options: route });
+    const schema = (route.schema ??= {}) as typeof route.schema & { hide?: boolean; querystring?: unknown; response?: unknown; security?: unknown };
     if (schema.hide) return;
     schema.querystring ??= Type.Object({}, { additionalProperties: false });
     const response = (schema.response ??= {}) as Record<string, unknown>;
     const isPublic = Boolean(route.config && 'access' in route.config && route.config.access && 'public' in route.config.access);
+    // The document requires a bearer token or API key everywhere; a public operation lifts that.
+    if (isPublic) schema.security ??= [];
     for (const [status, description] of Object.entries({ ...COMMON_ERRORS, ...(isPublic ? {} : AUTH_ERRORS) })) {
       response[status] ??= problemResponse(description);
     }

@@ -87,10 +87,17 @@ export interface TestApp {
 
 /** The fully built app (as `npm start` builds it) on an isolated backend, for app.inject tests. */
 export async function createTestApp(
-  options: { env?: Record<string, string>; overrides?: ContainerOverrides; beforeReady?: (app: FastifyInstance, container: Container) => void } = {},
+  options: {
+    env?: Record<string, string>;
+    /** Rewrites the backend's environment (e.g. to route DATABASE_URL through a TCP proxy). */
+    mapEnv?: (env: Record<string, string>) => Record<string, string>;
+    overrides?: ContainerOverrides;
+    beforeReady?: (app: FastifyInstance, container: Container) => void;
+  } = {},
 ): Promise<TestApp> {
   const backend = await createTestBackend();
-  const config = loadConfig({ ...backend.env, ...options.env });
+  const env = { ...backend.env, ...options.env };
+  const config = loadConfig(options.mapEnv ? options.mapEnv(env) : env);
   const container = await createContainer(config, {
     logger: createLogger('silent'),
     authenticators: [testPrincipalAuthenticator],

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
@@ -76,8 +76,11 @@ export function createBootstrapService(deps: {
       }
       if (generated) {
         const file = path.join(options.dataDir, INITIAL_PASSWORD_FILE);
-        writeFileSync(file, `${password}\n`, { mode: 0o600, flag: existsSync(file) ? 'w' : 'wx' });
-        deps.logger.warn({ passwordFile: file }, 'created the platform admin "admin@localhost"; its one-time password is in the file named here');
+        const stale = existsSync(file);
+        // `mode` applies only when the file is created: tighten a stale file from an earlier start before writing.
+        if (stale) chmodSync(file, 0o600);
+        writeFileSync(file, `${password}\n`, { mode: 0o600, flag: stale ? 'w' : 'wx' });
+        deps.logger.warn({ passwordFile: file }, `created the platform admin "${email}"; its one-time password is in the file named here`);
       } else {
         deps.logger.info('created the platform admin from BOOTSTRAP_ADMIN_EMAIL');
       }

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { CamelCasePlugin, Kysely, PostgresDialect, sql, type Dialect, type Driver } from 'kysely';
@@ -49,10 +50,10 @@ async function openEmbedded(options: DatabaseOptions): Promise<DatabaseHandle> {
   const lock: DataDirLock = acquireDataDirLock(options.dataDir);
   let pglite: PGlite;
   try {
-    pglite = new PGlite(path.join(options.dataDir, 'pg'), {
-      parsers: { [BYTEA_OID]: parseBytea, [INT8_OID]: parseInt8 },
-      ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
-    });
+    const pgDir = path.join(options.dataDir, 'pg');
+    // A dump seeds only a new directory; an existing database is never overwritten.
+    const seed = options.loadDataDir && !existsSync(path.join(pgDir, 'PG_VERSION')) ? { loadDataDir: options.loadDataDir } : {};
+    pglite = new PGlite(pgDir, { parsers: { [BYTEA_OID]: parseBytea, [INT8_OID]: parseInt8 }, ...seed });
     await pglite.waitReady;
     await pglite.exec(`SET statement_timeout = ${Math.trunc(options.statementTimeoutMs)}`);
   } catch (error) {
