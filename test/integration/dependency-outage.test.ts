@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverUrls } from '../setup/environment.js';
 import { startTcpProxy, type TcpProxy } from '../setup/tcp-proxy.js';
+import { waitFor } from '../setup/wait.js';
 import { asPrincipal, createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
@@ -16,14 +17,6 @@ const timed = async <T>(fn: () => Promise<T>) => {
   return { result, ms: performance.now() - started };
 };
 
-const eventually = async (check: () => Promise<boolean>, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return false;
-};
 
 describe.runIf(server)('dependency outages on real servers', () => {
   let pgProxy: TcpProxy;
@@ -74,8 +67,7 @@ describe.runIf(server)('dependency outages on real servers', () => {
     expect((ready.result.json() as { detail: string }).detail).toContain('database');
 
     await pgProxy.open();
-    const recovered = await eventually(async () => (await t.app.inject({ method: 'GET', url: '/api/v1/orgs', headers })).statusCode === 200, 15_000);
-    expect(recovered).toBe(true);
+    await waitFor(async () => (await t.app.inject({ method: 'GET', url: '/api/v1/orgs', headers })).statusCode === 200, 15_000, 200);
     expect((await t.app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(200);
   });
 
@@ -92,8 +84,7 @@ describe.runIf(server)('dependency outages on real servers', () => {
     expect((await t.app.inject({ method: 'GET', url: '/health/ready' })).statusCode).toBe(503);
 
     await redisProxy.open();
-    const recovered = await eventually(async () => (await t.app.inject({ method: 'GET', url: '/health/ready' })).statusCode === 200, 15_000);
-    expect(recovered).toBe(true);
+    await waitFor(async () => (await t.app.inject({ method: 'GET', url: '/health/ready' })).statusCode === 200, 15_000, 200);
     const retried = await t.app.inject({ method: 'POST', url: '/api/v1/orgs', headers: { ...headers, 'content-type': 'application/json' }, payload: { name: 'After outage', slug: 'outage' } });
     expect(retried.statusCode).toBe(201);
   });

@@ -4,19 +4,11 @@ import { Type } from 'typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBullmqJobQueue, createJobRegistry, defineJob, type JobQueue, type JobRegistry } from '../../src/platform/queue/index.js';
 import { redisUrl, uniqueName } from '../setup/environment.js';
+import { deleteRedisKeys, sleep, waitFor } from '../setup/wait.js';
 import { startTcpProxy, type TcpProxy } from '../setup/tcp-proxy.js';
 
 const url = redisUrl();
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `condition` resolves true; fails (never hangs) after `timeoutMs`. */
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
 
 const elapsedMs = async (action: () => Promise<unknown>): Promise<number> => {
   const startedAt = Date.now();
@@ -45,12 +37,7 @@ describe.runIf(url)('BullMQ adapter specifics', () => {
     await Promise.all(open.map((queue) => queue.close()));
     await proxy?.stop();
     await inspector.close();
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
+    await deleteRedisKeys(admin, prefix);
     await admin.quit();
   });
 

@@ -14,20 +14,12 @@ import {
   type JobRegistry,
 } from '../../src/platform/queue/index.js';
 import { redisUrl, uniqueName } from '../setup/environment.js';
+import { deleteRedisKeys, sleep, waitFor } from '../setup/wait.js';
 
 /** Builds a queue for one test; `name` keeps tests apart (a BullMQ prefix, unused in memory). */
 type QueueFactory = (registry: JobRegistry, options: { name: string; closeTimeoutMs?: number }) => JobQueue;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `condition` holds; fails (never hangs) after `timeoutMs`. */
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
 
 const idPayload = Type.Object({ id: Type.String() }, { additionalProperties: false });
 
@@ -203,15 +195,6 @@ jobQueueContract('memory', (registry, { closeTimeoutMs }) => createMemoryJobQueu
 
 const url = redisUrl();
 
-/** Deletes every key under `prefix` (SCAN, never KEYS or FLUSH: the Redis is shared). */
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
 
 describe.runIf(url)('BullMQ adapter on Redis', () => {
   const prefix = uniqueName('q');
@@ -231,7 +214,7 @@ describe.runIf(url)('BullMQ adapter on Redis', () => {
     });
 
   afterAll(async () => {
-    await deleteKeys(admin, prefix);
+    await deleteRedisKeys(admin, prefix);
     expect(await admin.scan('0', 'MATCH', `${prefix}*`, 'COUNT', 1000).then(([, keys]) => keys)).toEqual([]);
     await admin.quit();
   });

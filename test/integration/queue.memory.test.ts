@@ -1,18 +1,10 @@
 import { Type } from 'typebox';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sleep, waitFor } from '../setup/wait.js';
 import { createManualClock } from '../../src/platform/clock.js';
 import { createJobQueue, createJobRegistry, defineJob, type JobContext, type JobQueue } from '../../src/platform/queue/index.js';
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls until `condition` holds; fails (never hangs) after `timeoutMs`. */
-async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(10);
-  }
-}
 
 const recorder = (behaviour: (context: JobContext) => Promise<void> = () => Promise.resolve()) => {
   const runs: Array<{ id: string; attempt: number }> = [];

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deleteRedisKeys, sleep } from '../setup/wait.js';
 import { createManualClock } from '../../src/platform/clock.js';
 import { createMemoryStore } from '../../src/platform/stores/memory-store.js';
 import { createRedisStore } from '../../src/platform/stores/redis-store.js';
@@ -24,7 +25,6 @@ interface StoreAdapter {
   cleanup(prefix: string): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The contract every Store adapter must meet; each adapter runs it on its own key prefix. */
 function storeContract(name: string, adapter: StoreAdapter): void {
@@ -243,12 +243,7 @@ describe.runIf(Boolean(redisUrl()))('with Redis', () => {
 async function deleteKeys(url: string, prefix: string): Promise<void> {
   const admin = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await admin.del(...keys);
-    } while (cursor !== '0');
+    await deleteRedisKeys(admin, prefix);
   } finally {
     await admin.quit();
   }

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Selectable, Updateable } from 'kysely';
 import type { Db } from '../../platform/db/database.js';
 import type { Tx } from '../../platform/db/transaction.js';
 import { newRowColumns } from '../../platform/db/common-columns.js';
@@ -8,6 +8,29 @@ export type Organisation = Selectable<OrganisationsTable>;
 
 /** Result of a version-checked write: it happened, the version was stale, or the row is gone. */
 export type VersionedWrite<T> = { outcome: 'written'; row: T } | { outcome: 'stale' } | { outcome: 'missing' };
+
+/**
+ * Compare-and-set in one statement: the row changes only if it is live and still has the version
+ * the client read, so of two concurrent updates exactly one wins. A miss is then told apart as
+ * stale (someone else won) or missing (deleted or never there).
+ */
+async function compareAndSet(
+  tx: Tx,
+  orgId: string,
+  expectedVersion: number,
+  values: Updateable<OrganisationsTable>,
+): Promise<VersionedWrite<Organisation>> {
+  const row = await tx
+    .updateTable('organisations')
+    .set((eb) => ({ ...values, version: eb('version', '+', 1) }))
+    .where('id', '=', orgId)
+    .where('version', '=', expectedVersion)
+    .where('deletedAt', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  if (row) return { outcome: 'written', row };
+  return outcomeOfMiss(tx, orgId);
+}
 
 async function outcomeOfMiss(tx: Tx, orgId: string): Promise<{ outcome: 'stale' } | { outcome: 'missing' }> {
   const live = await tx.selectFrom('organisations').select('id').where('id', '=', orgId).where('deletedAt', 'is', null).executeTakeFirst();
@@ -55,43 +78,13 @@ export function createOrgsRepo(deps: { db: Db }) {
       return query.orderBy('organisations.id').limit(limit + 1).execute();
     },
 
-    /**
-     * Compare-and-set in one statement: the row changes only if it still has the version the
-     * client read, so of two concurrent updates exactly one wins.
-     */
-    async update(
-      tx: Tx,
-      orgId: string,
-      expectedVersion: number,
-      values: { name?: string; slug?: string },
-      actorId: string | null,
-      now: Date,
-    ): Promise<VersionedWrite<Organisation>> {
-      const row = await tx
-        .updateTable('organisations')
-        .set((eb) => ({ ...values, updatedAt: now, updatedBy: actorId, version: eb('version', '+', 1) }))
-        .where('id', '=', orgId)
-        .where('version', '=', expectedVersion)
-        .where('deletedAt', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (row) return { outcome: 'written', row };
-      return outcomeOfMiss(tx, orgId);
+    async update(tx: Tx, orgId: string, expectedVersion: number, values: { name?: string; slug?: string }, actorId: string | null, now: Date) {
+      return compareAndSet(tx, orgId, expectedVersion, { ...values, updatedAt: now, updatedBy: actorId });
     },
 
-    async softDelete(tx: Tx, orgId: string, expectedVersion: number, actorId: string | null, now: Date): Promise<VersionedWrite<Organisation>> {
-      const row = await tx
-        .updateTable('organisations')
-        .set((eb) => ({ deletedAt: now, deletedBy: actorId, updatedAt: now, updatedBy: actorId, version: eb('version', '+', 1) }))
-        .where('id', '=', orgId)
-        .where('version', '=', expectedVersion)
-        .where('deletedAt', 'is', null)
-        .returningAll()
-        .executeTakeFirst();
-      if (row) return { outcome: 'written', row };
-      return outcomeOfMiss(tx, orgId);
+    async softDelete(tx: Tx, orgId: string, expectedVersion: number, actorId: string | null, now: Date) {
+      return compareAndSet(tx, orgId, expectedVersion, { deletedAt: now, deletedBy: actorId, updatedAt: now, updatedBy: actorId });
     },
-
   };
 }
 
