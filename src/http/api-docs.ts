@@ -54,7 +54,8 @@ const ACCESSIBLE_COLOURS_CSS = `
 /**
  * swagger-ui's own naming bugs (WCAG 4.1.2 and 2.5.3): the server <select> sits in an empty
  * <label>, "Try it out" shows the request body in an unlabelled <textarea>, the dialog's close
- * button is an unnamed icon, and the dialog's "Authorize" button is named "Apply credentials". Fixed as swagger-ui renders them; a local script, so the CSP stays 'self'.
+ * button is an unnamed icon, and the dialog's "Authorize" button is named "Apply credentials".
+ * Fixed as swagger-ui renders them, by a script served from here (the CSP stays 'self').
  */
 const ACCESSIBLE_NAMES_JS = `(function () {
   function name() {
@@ -124,6 +125,8 @@ export async function registerApiDocs(app: FastifyInstance, options: { enabled: 
         js: [{ filename: 'accessible-names.js', content: ACCESSIBLE_NAMES_JS }],
       },
       // The page always loads the document from /docs/json (the same generator as /api/v1/openapi.json).
+      // BaseLayout drops the standalone top bar: a box that loads a document from any URL, and a
+      // logo whose inline <style> the CSP refuses.
       uiConfig: { deepLinking: false, layout: 'BaseLayout' },
     });
   });

@@ -26,6 +26,10 @@ export async function registerSecurityHeaders(app: FastifyInstance, options: { c
     reply.header('cache-control', 'no-store');
     done();
   });
+  // @fastify/cors answers preflights in onRequest; its catch-all OPTIONS route must still declare access.
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'OPTIONS' && route.url === '*') route.config = { ...(route.config as object), access: { public: true } };
+  });
   const allowed = new Set(options.corsOrigins);
   await app.register(cors, {
     // Exact-match allowlist; no origin reflection, no wildcard with credentials.
