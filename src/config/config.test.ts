@@ -41,7 +41,8 @@ describe('one line per bad variable', () => {
   ])('%s=%s is refused with a line naming it', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatch(new RegExp(`^${name}: \\S`));
+    expect(variablesOf(problems)).toEqual([name]);
+    expect(problems[0]).toMatch(/^[A-Z_]+: \S/);
   });
 
   it('reports every bad variable at once, each on its own line, and names no good one', () => {

@@ -66,7 +66,9 @@ describe('invalid policies', () => {
     [{ egress: { allowPrivateNetworks: ['10.0.0.0/8', 42] } }, 'egress.allowPrivateNetworks.1'],
     [{ sessions: 'short' }, 'sessions'],
   ])('%j is refused at %s', (document, at) => {
-    expect(problemsOf(document)).toEqual([expect.stringMatching(new RegExp(`^${at.replaceAll('.', '\\.')}: \\S`))]);
+    const problems = problemsOf(document);
+    expect(problems.map((line) => line.slice(0, line.indexOf(': ')))).toEqual([at]);
+    expect(problems[0]).toMatch(/^[\w.]+: \S/);
   });
 
   it('refuses a document that is not an object', () => {
@@ -180,12 +182,28 @@ describe('watchPolicyFile', () => {
     return { changes, invalid };
   };
 
+  /**
+   * Writes `text` until the watcher has reacted: the poller takes its first stat asynchronously,
+   * so a write right after watchPolicyFile() may land before it and be part of the baseline.
+   */
+  const untilSeen = (file: string, text: string, assertion: () => void) =>
+    vi.waitFor(
+      () => {
+        try {
+          assertion();
+        } catch (error) {
+          writeFileSync(file, text);
+          throw error;
+        }
+      },
+      { timeout: 5000, interval: 100 },
+    );
+
   it('re-reads the file when it changes', async () => {
     const file = path.join(dir, 'policy.yaml');
     writeFileSync(file, 'lockout:\n  maxFailures: 3\n');
     const { changes, invalid } = start(file, 20);
-    writeFileSync(file, 'lockout:\n  maxFailures: 7\n  lockMinutes: 45\n');
-    await vi.waitFor(() => expect(changes.at(-1)?.policy.lockout.maxFailures).toBe(7), { timeout: 5000, interval: 20 });
+    await untilSeen(file, 'lockout:\n  maxFailures: 7\n  lockMinutes: 45\n', () => expect(changes.at(-1)?.policy.lockout.maxFailures).toBe(7));
     expect(changes.at(-1)?.policy.lockout.lockMinutes).toBe(45);
     expect(invalid).toEqual([]);
   });
@@ -194,8 +212,7 @@ describe('watchPolicyFile', () => {
     const file = path.join(dir, 'policy.yaml');
     writeFileSync(file, 'lockout:\n  maxFailures: 3\n');
     const { changes, invalid } = start(file, 20);
-    writeFileSync(file, 'lockout:\n  maxFailures: -1\n  unknownSetting: true\n');
-    await vi.waitFor(() => expect(invalid).toHaveLength(1), { timeout: 5000, interval: 20 });
+    await untilSeen(file, 'lockout:\n  maxFailures: -1\n  unknownSetting: true\n', () => expect(invalid.length).toBeGreaterThan(0));
     expect(invalid[0]).toBeInstanceOf(PolicyError);
     expect(changes).toEqual([]);
   });

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { unwatchFile, watchFile } from 'node:fs';
+import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
 import { canonicalJson } from '../platform/canonical-json.js';
-import type { TSchema } from 'typebox';
 import { PolicySchema, type Policy } from './policy.schema.js';
 
 /** One applied policy: its content and the hash that identifies it. */

@@ -2,14 +2,15 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { BootstrapError, createBootstrapService, INITIAL_PASSWORD_FILE } from '../../src/modules/users/bootstrap.service.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { createLogger } from '../../src/platform/logger.js';
-import { serverUrls } from '../setup/environment.js';
-import { createTestBackend, type TestBackend } from '../setup/test-app.js';
+import { serverUrls, uniqueName } from '../setup/environment.js';
+import { createTestBackend, testKeysEnv, type TestBackend } from '../setup/test-app.js';
 
 /**
  * First start (DESIGN §7): with no platform super-admin the service creates one, owner of a
@@ -51,9 +52,44 @@ async function stop(container: Container) {
   await container.close();
 }
 
-/** A backend for the current run (embedded, or server when DATABASE_URL/REDIS_URL are set). */
+/**
+ * A fresh backend for the current run: embedded, or with DATABASE_URL/REDIS_URL a database of
+ * its own. A database rather than a schema: this file needs several first starts, and Kysely's
+ * migrator takes a `schema_migrations` table in any visible schema as its own, so a second
+ * migrated schema in the same database fails to migrate ("schema_migrations_lock does not exist").
+ */
 async function backend(): Promise<TestBackend> {
-  const created = await createTestBackend();
+  const server = serverUrls();
+  if (!server) {
+    const created = await createTestBackend();
+    backends.push(created);
+    return created;
+  }
+  const database = uniqueName('bootstrap');
+  const admin = new pg.Client({ connectionString: server.databaseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${database}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(server.databaseUrl);
+  url.pathname = `/${database}`;
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'vutf-bootstrap-'));
+  const created: TestBackend = {
+    env: { DATA_DIR: dataDir, NODE_ENV: 'test', LOG_LEVEL: 'silent', ...testKeysEnv(), DATABASE_URL: url.toString(), REDIS_URL: server.redisUrl },
+    overrides: { redisPrefix: database },
+    async cleanup() {
+      const client = new pg.Client({ connectionString: server.databaseUrl });
+      await client.connect();
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+      } finally {
+        await client.end();
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
   backends.push(created);
   return created;
 }
@@ -71,8 +107,11 @@ function embeddedBackend(): TestBackend {
 }
 
 afterAll(async () => {
-  for (const container of opened) await container.close();
-  for (const created of backends) await created.cleanup();
+  // Every container and backend is released even when one of them fails to close.
+  const results = await Promise.allSettled([...opened].map((container) => container.close()));
+  results.push(...(await Promise.allSettled(backends.map((created) => created.cleanup()))));
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure) throw failure.reason;
 });
 
 const modeOf = (file: string) => statSync(file).mode & 0o777;

@@ -103,6 +103,9 @@ export async function createTestApp(
     authenticators: [testPrincipalAuthenticator],
     ...backend.overrides,
     ...options.overrides,
+  }).catch(async (error: unknown) => {
+    await backend.cleanup();
+    throw error;
   });
   const app = await buildApp(container);
   options.beforeReady?.(app, container);

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type MigrationResult } from 'kysely';
+import { Migrator, sql, type Kysely, type MigrationResult } from 'kysely';
 import { migrations } from '../../db/migrations/index.js';
 
 export class MigrationError extends Error {
@@ -18,8 +18,12 @@ export class MigrationError extends Error {
  * processes starting at once apply each migration once; each migration runs in a transaction.
  */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<MigrationResult[]> {
+  // Pin the bookkeeping tables to the connection's schema: Kysely would otherwise take another
+  // schema's schema_migrations on the search path for its own (several schemas, one database).
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
   const migrator = new Migrator({
     db,
+    migrationTableSchema: rows[0]?.schema ?? 'public',
     provider: { getMigrations: () => Promise.resolve(migrations) },
     migrationTableName: 'schema_migrations',
     migrationLockTableName: 'schema_migrations_lock',
