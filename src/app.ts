@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Container } from './container.js';
+import { lazyChildLogger, type Logger } from './platform/logger.js';
 import { registerAuthentication } from './http/authentication.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
@@ -30,6 +31,7 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({
     loggerInstance,
+    childLoggerFactory: (parent, bindings, options) => lazyChildLogger(parent as Logger, bindings, options),
     // Fastify's own request lines are off: the access log in request-context.ts replaces them.
     logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestIdFrom,
@@ -49,10 +51,10 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
 
   // 1. Request id: genReqId above keeps a valid incoming X-Request-ID; echoed on every response.
   // 3. Access log: one line per request in onResponse, with the actor once known.
-  registerRequestContext(app);
+  registerRequestContext(app, logger);
   // 2. Per-IP rate limit in onRequest, before the body is read.
   registerIpRateLimit(app, { store: container.store, policy: () => container.policy.current(), logger });
-  // 4. Security headers (strict CSP, HSTS, nosniff, frame-ancestors none, referrer policy) and 5. CORS allowlist.
+  // 4. Security headers (strict CSP, HSTS, nosniff, frame-ancestors none, referrer policy, no-store) and 5. CORS allowlist.
   await registerSecurityHeaders(app, { corsOrigins: config.corsOrigins });
   // 6. Body: JSON only, size and depth limits, prototype-pollution keys refused.
   registerJsonBody(app, { bodyLimitBytes: BODY_LIMIT_BYTES, maxDepth: MAX_JSON_DEPTH });

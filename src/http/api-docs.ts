@@ -117,7 +117,7 @@ export async function registerApiDocs(app: FastifyInstance, options: { enabled: 
     });
     await docs.register(swaggerUi, {
       routePrefix: '/docs',
-      // A string replaces (in onSend) the API CSP that helmet set in onRequest: one header, never two.
+      // A string replaces (in onSend) the API CSP set in onRequest (security-headers.ts): one header, never two.
       staticCSP: docsContentSecurityPolicy(options.publicUrl),
       theme: {
         title: 'ViolentUTF API documentation',

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, errors } from '../platform/errors.js';
 import type { Authenticator } from './principal.js';
 
@@ -9,9 +9,18 @@ import type { Authenticator } from './principal.js';
  */
 export function registerAuthentication(app: FastifyInstance, authenticators: readonly Authenticator[]) {
   app.decorateRequest('principal', null);
-  app.addHook('preValidation', async (request) => {
+  app.addHook('preValidation', (request, _reply, done) => {
     // Unmatched paths go to the not-found handler (404/405), which reveals nothing.
-    if (request.is404) return;
+    if (request.is404) return done();
+    const access = request.routeOptions.config.access;
+    // Every route must say who may call it; a route without a declaration is closed, and a test fails.
+    if (!access) return done(new AppError(500, 'route_without_access', { detail: 'This route is misconfigured.' }));
+    // Public routes act on no one's behalf: no credential is read, so none can leak into their work.
+    if ('public' in access) return done();
+    authorise(request, access.permission).then(() => done(), done);
+  });
+
+  async function authorise(request: FastifyRequest, permission: string) {
     for (const authenticate of authenticators) {
       const principal = await authenticate(request);
       if (principal) {
@@ -19,13 +28,7 @@ export function registerAuthentication(app: FastifyInstance, authenticators: rea
         break;
       }
     }
-    const access = request.routeOptions.config.access;
-    if (!access) {
-      // Every route must say who may call it; a route without a declaration is closed, and a test fails.
-      throw new AppError(500, 'route_without_access', { detail: 'This route is misconfigured.' });
-    }
-    if ('public' in access) return;
     if (!request.principal) throw errors.unauthorized();
-    if (!request.principal.permissions.has(access.permission)) throw errors.forbidden();
-  });
+    if (!request.principal.permissions.has(permission)) throw errors.forbidden();
+  }
 }

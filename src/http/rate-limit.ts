@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Policy } from '../config/policy.schema.js';
 import { AppError, isAppError } from '../platform/errors.js';
 import type { RateDecision, Store } from '../platform/stores/store.js';
@@ -29,8 +29,15 @@ export function registerIpRateLimit(
   app: FastifyInstance,
   deps: { store: Pick<Store, 'consumeRate'>; policy: () => Policy; logger: Pick<Logger, 'warn'> },
 ) {
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.url === '/health/live' || request.url === '/health/ready') return;
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url === '/health/live' || request.url === '/health/ready') {
+      done();
+      return;
+    }
+    consume(request, reply).then(() => done(), done);
+  });
+
+  async function consume(request: FastifyRequest, reply: FastifyReply) {
     const tier = deps.policy().rateLimits.perIp;
     let decision: RateDecision;
     try {
@@ -44,5 +51,5 @@ export function registerIpRateLimit(
     }
     setRateLimitHeaders(reply, decision);
     if (!decision.allowed) throw tooManyRequests(decision);
-  });
+  }
 }
