@@ -1,4 +1,9 @@
+import { constants as fsConstants, fstatSync, openSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import sonicBoom, { type SonicBoom as SonicBoomStream, type SonicBoomOpts } from 'sonic-boom';
+
+// A CommonJS module: at run time the default import is the constructor itself.
+const SonicBoom = sonicBoom as unknown as new (options: SonicBoomOpts) => SonicBoomStream;
 
 export type { Logger };
 
@@ -58,9 +63,9 @@ export function serializeError(error: unknown): Record<string, unknown> {
 
 /**
  * JSON lines to stdout (or the given destination). Stdout is written asynchronously in 4 KiB
- * batches: synchronous writes were the largest cost per request under load. What is buffered is
- * flushed on exit; a hard crash may lose the last batch of operational lines (the audit trail,
- * not the log, is the durable record).
+ * batches: synchronous writes were the largest cost per request under load. Graceful shutdown
+ * flushes what is buffered; a hard crash may lose the last batch of operational lines (the audit
+ * trail, not the log, is the durable record).
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options: LoggerOptions = {
@@ -72,15 +77,55 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     serializers: { err: serializeError },
   };
   if (destination) return pino(options, destination);
-  const stdout = pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  process.once('exit', () => {
-    try {
-      stdout.flushSync();
-    } catch {
-      // nothing left to flush, or stdout already closed
-    }
+  // A reader that stops reading must not hold the process: give up on a full pipe after 2 s
+  // (sonic-boom otherwise retries EAGAIN forever).
+  // Retries come every ~100 ms; a longer gap starts a new blocked episode.
+  let blockedSinceMs = 0;
+  let lastRetryMs = 0;
+  // SonicBoom directly, not pino.destination: that one flushes synchronously at exit, which blocks
+  // forever on a pipe nobody reads. Graceful shutdown flushes with a deadline (flushLogs) instead.
+  const stdout = new SonicBoom({
+    fd: stdoutDescriptor(),
+    sync: false,
+    minLength: 4096,
+    // A stalled reader must not grow memory without bound: past 16 MiB queued, lines are dropped.
+    maxLength: 16 * 1024 * 1024,
+    retryEAGAIN: () => {
+      const now = Date.now();
+      if (now - lastRetryMs > 500) blockedSinceMs = now;
+      lastRetryMs = now;
+      return now - blockedSinceMs < 2000;
+    },
   });
+  // A write given up on (or a closed stdout) drops log lines; it must never crash the service.
+  stdout.on('error', () => undefined);
   return pino(options, stdout);
+}
+
+/**
+ * When stdout is a pipe, a second, non-blocking descriptor for it: a blocking write to a pipe nobody
+ * reads would park a thread-pool thread forever, and process exit waits for every such thread.
+ * Non-blocking, a full pipe answers EAGAIN, which the destination retries for 2 s and then drops.
+ */
+function stdoutDescriptor(): number {
+  try {
+    if (!fstatSync(1).isFIFO()) return 1;
+    return openSync('/proc/self/fd/1', fsConstants.O_WRONLY | fsConstants.O_APPEND | fsConstants.O_NONBLOCK);
+  } catch {
+    return 1;
+  }
+}
+
+/** Writes out buffered lines, waiting at most `timeoutMs` (a stalled stdout must not hold shutdown). */
+export function flushLogs(logger: Pick<Logger, 'flush'>, timeoutMs = 1000): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    timer.unref();
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**

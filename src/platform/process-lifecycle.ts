@@ -1,28 +1,29 @@
-import type { Logger } from './logger.js';
+import { flushLogs, type Logger } from './logger.js';
 
 /**
  * Runs `shutdown` once on SIGTERM/SIGINT, then exits 0 (1 if shutdown failed or overran its
  * deadline). A second signal during shutdown is ignored: draining is already under way.
  */
-export function onTerminationSignals(shutdown: () => Promise<void>, logger: Pick<Logger, 'info' | 'error'>, deadlineMs = 25_000) {
+export function onTerminationSignals(shutdown: () => Promise<void>, logger: Pick<Logger, 'info' | 'error' | 'flush'>, deadlineMs = 25_000) {
   let stopping = false;
   const handle = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
+    const exit = (code: number) => void flushLogs(logger).then(() => process.exit(code));
     const deadline = setTimeout(() => {
       logger.error({ deadlineMs }, 'shutdown overran its deadline');
-      process.exit(1);
+      exit(1);
     }, deadlineMs);
     deadline.unref();
     shutdown().then(
       () => {
         logger.info('shutdown complete');
-        process.exit(0);
+        exit(0);
       },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -119,4 +119,23 @@ describe('service process', () => {
     expect(service.output()).toContain('shutdown complete');
     expect(existsSync(path.join(dataDir, 'service.lock'))).toBe(false);
   });
+
+  it('exits promptly even when nobody reads its stdout (a full pipe never holds shutdown)', async () => {
+    const stalledPort = await freePort();
+    const stalled = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, LOG_LEVEL: 'debug', PORT: String(stalledPort) },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    children.push(stalled);
+    stalled.stdout!.pause(); // never read: the 64 KiB pipe buffer fills up
+    const exited = new Promise<number | null>((resolve) => stalled.on('exit', (code) => resolve(code)));
+    while ((await get(stalledPort, '/health/ready')) !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Enough access lines to fill the pipe several times over.
+    for (let batch = 0; batch < 20; batch++) await Promise.all(Array.from({ length: 50 }, () => get(stalledPort, '/health/live')));
+    const signalled = performance.now();
+    stalled.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(performance.now() - signalled).toBeLessThan(5000);
+  });
 });
