@@ -99,6 +99,9 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   });
   // A write given up on (or a closed stdout) drops log lines; it must never crash the service.
   stdout.on('error', () => undefined);
+  // A process that ends by running out of work (operator commands) writes out its last lines;
+  // once only, so a stalled stdout cannot keep it alive.
+  process.once('beforeExit', () => stdout.flush());
   return pino(options, stdout);
 }
 

@@ -138,4 +138,10 @@ describe('service process', () => {
     expect(await exited).toBe(0);
     expect(performance.now() - signalled).toBeLessThan(5000);
   });
+
+  it('`migrate` on a free data directory applies nothing new and says so (its last log lines are written out)', async () => {
+    const migrate = run('src/ops/migrate.ts', {});
+    expect(await migrate.exited).toBe(0);
+    expect(migrate.output()).toContain('database already up to date');
+  });
 });
