@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { unredacted, type Logger } from '../platform/logger.js';
+import type { FastifyInstance } from 'fastify';
+import { SERVICE_NAME, type Logger } from '../platform/logger.js';
+import { createAccessLogWriter } from './access-log.js';
 
 const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -13,31 +14,18 @@ export function requestIdFrom(request: { headers: Record<string, string | string
   return typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming) ? incoming : randomUUID();
 }
 
-/** The actor as logged: never an email or name, only ids. */
-const actorOf = (request: FastifyRequest) =>
-  request.principal ? { type: request.principal.type, id: request.principal.id } : undefined;
+const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
 
 export function registerRequestContext(app: FastifyInstance, logger: Logger) {
-  // Access lines hold only fields built here from known-safe values, so they skip redaction.
-  const accessLog = unredacted(logger);
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
   });
-  // One access-log line per request, after the response, with the actor once known.
+  const writeAccessLine = createAccessLogWriter(logger, SERVICE_NAME);
   app.addHook('onResponse', (request, reply, done) => {
-    accessLog.info(
-      {
-        reqId: request.id,
-        method: request.method,
-        path: request.url.split('?')[0],
-        route: request.routeOptions.url,
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        actor: actorOf(request),
-      },
-      'request completed',
-    );
+    // Liveness and readiness probes are polled by orchestrators every few seconds per instance;
+    // their lines would drown the log without telling anything (failures still log as errors).
+    if (!(reply.statusCode < 400 && PROBE_PATHS.has(request.url))) writeAccessLine(request, reply);
     done();
   });
 }

@@ -81,6 +81,14 @@ describe('logging', () => {
     expect(access).toMatchObject({ method: 'POST', path: '/api/v1/orgs', status: 422, actor: { type: 'user', id: userId } });
   });
 
+  it('does not log successful liveness/readiness probes, but logs every other request', async () => {
+    await t.app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'probe-line-0000001' } });
+    await t.app.inject({ method: 'GET', url: '/health/details', headers: { 'x-request-id': 'details-line-00001' } });
+    const ids = lines.map((line) => (JSON.parse(line) as { reqId?: string }).reqId);
+    expect(ids).not.toContain('probe-line-0000001');
+    expect(ids).toContain('details-line-00001');
+  });
+
   it('redacts secret fields in any logged object', () => {
     const captured: string[] = [];
     const logger = createLogger('info', new Writable({ write: (chunk: Buffer, _e, done) => (captured.push(chunk.toString()), done()) }));
