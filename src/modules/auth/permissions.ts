@@ -1,0 +1,100 @@
+import type { OrgRole, PlatformRole } from '../../db/schema.js';
+
+/**
+ * The one table mapping roles to permissions (issue 3). Routes declare a permission string; the
+ * guard checks it against the set built here from the caller's current membership, never from
+ * a roles claim in an old token.
+ */
+const ORG_PERMISSIONS = [
+  'orgs:read',
+  'orgs:update',
+  'orgs:delete',
+  'members:read',
+  'members:invite',
+  'members:manage',
+  'api-keys:create',
+  'api-keys:read',
+  'api-keys:revoke',
+  'targets:read',
+  'targets:write',
+  'targets:secrets:read-metadata',
+  'datasets:read',
+  'datasets:write',
+  'scans:read',
+  'scans:create',
+  'scans:control',
+  'attempts:read',
+  'findings:read',
+  'findings:triage',
+  'reports:read',
+  'reports:create',
+  'audit:read',
+  'audit:export',
+] as const;
+
+const PLATFORM_PERMISSIONS = [
+  'orgs:create',
+  'platform:orgs:manage',
+  'platform:users:manage',
+  'platform:policy:read',
+  'platform:audit:read',
+  'health:details',
+  'metrics:read',
+] as const;
+
+/**
+ * Seeing raw attack content (prompts, responses, evidence) is its own grant, held by no role:
+ * it is given to a membership explicitly, so even an owner must be granted it on purpose.
+ */
+export const RAW_CONTENT_PERMISSION = 'raw-content:read';
+
+export type OrgPermission = (typeof ORG_PERMISSIONS)[number];
+export type PlatformPermission = (typeof PLATFORM_PERMISSIONS)[number];
+export type Permission = OrgPermission | PlatformPermission | typeof RAW_CONTENT_PERMISSION;
+
+const read: OrgPermission[] = ['orgs:read', 'members:read', 'targets:read', 'datasets:read', 'scans:read', 'findings:read', 'reports:read'];
+
+const ROLE_PERMISSIONS: Record<OrgRole, readonly OrgPermission[]> = {
+  owner: ORG_PERMISSIONS,
+  // Everything but deleting the organisation (ownership decisions stay with owners).
+  admin: ORG_PERMISSIONS.filter((permission) => permission !== 'orgs:delete'),
+  'red-teamer': [...read, 'targets:write', 'datasets:write', 'scans:create', 'scans:control', 'attempts:read', 'reports:create', 'api-keys:create', 'api-keys:read', 'api-keys:revoke'],
+  reviewer: [...read, 'attempts:read', 'findings:triage', 'reports:create'],
+  auditor: [...read, 'audit:read', 'audit:export'],
+  viewer: read,
+};
+
+const PLATFORM_ROLE_PERMISSIONS: Record<PlatformRole, readonly PlatformPermission[]> = {
+  'super-admin': PLATFORM_PERMISSIONS,
+  auditor: ['platform:audit:read', 'health:details', 'metrics:read'],
+};
+
+/** Roles in order of power; a role may only grant roles at or below its own (owners: any). */
+export const ORG_ROLES: readonly OrgRole[] = ['owner', 'admin', 'red-teamer', 'reviewer', 'auditor', 'viewer'];
+
+export interface Grants {
+  orgRole: OrgRole | null;
+  platformRole: PlatformRole | null;
+  rawContent?: boolean;
+}
+
+export function permissionsFor(grants: Grants): ReadonlySet<Permission> {
+  const permissions = new Set<Permission>();
+  if (grants.orgRole) for (const permission of ROLE_PERMISSIONS[grants.orgRole]) permissions.add(permission);
+  if (grants.platformRole) for (const permission of PLATFORM_ROLE_PERMISSIONS[grants.platformRole]) permissions.add(permission);
+  if (grants.rawContent && grants.orgRole) permissions.add(RAW_CONTENT_PERMISSION);
+  return permissions;
+}
+
+/**
+ * Whether an actor with `actorRole` may give (or take away) `targetRole`: owners any role,
+ * admins any role but owner, nobody else. Escalation past one's own role is impossible.
+ */
+export function canGrantRole(actorRole: OrgRole | null, targetRole: OrgRole): boolean {
+  if (actorRole === 'owner') return true;
+  if (actorRole === 'admin') return targetRole !== 'owner';
+  return false;
+}
+
+/** Every permission string a route may declare (the route-table test checks declarations against it). */
+export const ALL_PERMISSIONS: ReadonlySet<string> = new Set<string>([...ORG_PERMISSIONS, ...PLATFORM_PERMISSIONS, RAW_CONTENT_PERMISSION]);
