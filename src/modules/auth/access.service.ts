@@ -1,0 +1,67 @@
+import type { OrgRole, PlatformRole, UserStatus } from '../../db/schema.js';
+import { errors } from '../../platform/errors.js';
+import type { Store } from '../../platform/stores/store.js';
+import { permissionsFor, type Permission } from './permissions.js';
+
+/** What a user holds right now: account status, platform role and memberships. */
+export interface UserGrants {
+  status: UserStatus;
+  platformRole: PlatformRole | null;
+  memberships: Array<{ orgId: string; role: OrgRole }>;
+}
+
+/** The organisation a request acts in and what the caller may do there. */
+export interface ResolvedAccess {
+  orgId: string | null;
+  orgRole: OrgRole | null;
+  permissions: ReadonlySet<Permission>;
+}
+
+const cacheKey = (userId: string) => `access:v1:user:${userId}`;
+
+/**
+ * Authorisation reads current memberships (DESIGN §5), not a roles claim in an old token. They
+ * are cached in the shared store for a short time and invalidated on every change, so a role
+ * change, removal or disabled account takes effect on the caller's next request in every process.
+ */
+export function createAccessService(deps: {
+  loadGrants: (userId: string) => Promise<UserGrants | undefined>;
+  store: Pick<Store, 'get' | 'set' | 'delete'>;
+  cacheTtlSeconds: number;
+}) {
+  async function grantsOf(userId: string): Promise<UserGrants | undefined> {
+    const cached = await deps.store.get(cacheKey(userId));
+    if (cached !== null) return JSON.parse(cached) as UserGrants;
+    const grants = await deps.loadGrants(userId);
+    if (grants) await deps.store.set(cacheKey(userId), JSON.stringify(grants), deps.cacheTtlSeconds);
+    return grants;
+  }
+
+  return {
+    /**
+     * Resolves the caller's access for one request. `requestedOrgId` (X-Organization-Id) may pick
+     * another of the caller's own organisations; one they do not belong to answers 404, as any
+     * other organisation's resource does. Returns undefined for a missing or inactive account.
+     */
+    async resolve(userId: string, options: { tokenOrgId: string | null; requestedOrgId?: string | undefined }): Promise<ResolvedAccess | undefined> {
+      const grants = await grantsOf(userId);
+      if (!grants || grants.status !== 'active') return undefined;
+      const wanted = options.requestedOrgId ?? options.tokenOrgId;
+      const membership = wanted ? grants.memberships.find((candidate) => candidate.orgId === wanted) : grants.memberships[0];
+      if (wanted && !membership && options.requestedOrgId) throw errors.notFound('organisation');
+      const orgRole = membership?.role ?? null;
+      return {
+        orgId: membership?.orgId ?? null,
+        orgRole,
+        permissions: permissionsFor({ orgRole, platformRole: grants.platformRole }),
+      };
+    },
+
+    /** Call after any change to a user's status, platform role or memberships. */
+    async invalidate(userId: string): Promise<void> {
+      await deps.store.delete(cacheKey(userId));
+    },
+  };
+}
+
+export type AccessService = ReturnType<typeof createAccessService>;
