@@ -13,6 +13,7 @@ import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerValidation } from './http/validation.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { healthRoutes } from './modules/health/health.routes.js';
+import { jwksRoutes } from './modules/auth/jwks.routes.js';
 import { orgsRoutes } from './modules/orgs/orgs.routes.js';
 import { policyRoutes } from './modules/policy/policy.routes.js';
 
@@ -67,6 +68,7 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
 
   // 8. Handlers, grouped by trust boundary.
   await app.register(healthRoutes, { health: container.health, metrics: container.metrics, about: container.about });
+  await app.register(jwksRoutes, { accessTokens: container.services.accessTokens });
   await app.register(
     async (api) => {
       await api.register(orgsRoutes, { orgs: container.services.orgs, runWrite: container.runWrite });

@@ -22,6 +22,7 @@ import { createOrgsRepo } from './modules/orgs/orgs.repo.js';
 import { createOrgsService } from './modules/orgs/orgs.service.js';
 import { createPolicyRepo } from './modules/policy/policy.repo.js';
 import { createPolicyService } from './modules/policy/policy.service.js';
+import { createAccessTokenService } from './modules/auth/access-token.service.js';
 import { createBootstrapService } from './modules/users/bootstrap.service.js';
 import { createUsersRepo } from './modules/users/users.repo.js';
 
@@ -118,6 +119,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const orgsRepo = createOrgsRepo({ db });
     const membershipsRepo = createMembershipsRepo();
     const orgs = createOrgsService({ db, orgsRepo, membershipsRepo, clock });
+    // The API is its own audience; the OAuth/OIDC server will share the issuer and the JWKS.
+    const accessTokens = createAccessTokenService({ keyring: keys.JWT_SIGNING_KEYS, issuer: config.publicUrl, audience: `${config.publicUrl}/api`, clock });
     const bootstrap = createBootstrapService({ db, usersRepo, orgsRepo, membershipsRepo, passwordHasher, clock, logger });
     await bootstrap.ensureAdmin({
       mode: config.mode,
@@ -172,7 +175,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       health,
       runWrite: createWriteRunner({ db, cipher, clock, retentionHours: () => policy.current().retention.idempotencyRecordsHours }),
       authenticators: [createMetricsTokenAuthenticator(config.metricsToken), ...(overrides.authenticators ?? [])],
-      services: { orgs },
+      services: { orgs, accessTokens },
       repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo },
       about: () => {
         const applied = policy.applied();

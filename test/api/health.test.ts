@@ -41,3 +41,17 @@ describe('health', () => {
     expect(response.statusCode).toBe(403);
   });
 });
+
+describe('JWKS', () => {
+  it('[ASVS 9.1.3] publishes the public signing keys of every configured version, and nothing private', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['cache-control']).toBe('public, max-age=300');
+    const { keys } = response.json() as { keys: Array<Record<string, string>> };
+    expect(keys.length).toBeGreaterThanOrEqual(1);
+    for (const key of keys) {
+      expect(key).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA', use: 'sig', kid: expect.stringMatching(/^v\d+-/) });
+      expect(key.d).toBeUndefined();
+    }
+  });
+});
