@@ -54,10 +54,57 @@ export interface PolicyVersionsTable {
   appliedAt: ColumnType<Date, Date | undefined, never>;
 }
 
+/** A login's refresh-token family: the session claims, the absolute lifetime and the revocation. */
+export interface RefreshTokenFamiliesTable {
+  id: string;
+  userId: string;
+  sessionId: string;
+  orgId: string | null;
+  amr: ColumnType<string[], string, never>;
+  authTime: Date;
+  createdAt: Date;
+  expiresAt: Date;
+  lastRotatedAt: Date | null;
+  revokedAt: Date | null;
+  revokedReason: string | null;
+}
+
+/** One opaque refresh token of a family, stored as its SHA-256 digest only. */
+export interface RefreshTokensTable {
+  id: string;
+  familyId: string;
+  tokenHash: Buffer;
+  createdAt: Date;
+  idleExpiresAt: Date;
+  usedAt: Date | null;
+  replacedBy: string | null;
+}
+
+/**
+ * Login failure counters for account lockout, keyed by the blind index of the submitted email (not the
+ * user id), so unknown emails get the same writes. No email column: nothing here is plaintext.
+ */
+export interface LoginAttemptsTable {
+  emailIndex: Buffer;
+  /** Consecutive failures in the current window (stays at the limit while locked). */
+  failures: number;
+  /** Start of the current counting window; null when no window is open (after a lock or a success). */
+  windowStartedAt: Date | null;
+  lockedUntil: Date | null;
+  /** Locks in the recent history, for the growing lock period; forgotten after a quiet period. */
+  lockCount: ColumnType<number, number | undefined, number>;
+  lastFailureAt: Date;
+  createdAt: ColumnType<Date, Date | undefined, never>;
+  updatedAt: Date;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   users: UsersTable;
   memberships: MembershipsTable;
   idempotencyRecords: IdempotencyRecordsTable;
   policyVersions: PolicyVersionsTable;
+  loginAttempts: LoginAttemptsTable;
+  refreshTokenFamilies: RefreshTokenFamiliesTable;
+  refreshTokens: RefreshTokensTable;
 }

@@ -6,7 +6,7 @@ import { encryptedColumns, normaliseEmail, type BlindIndex, type FieldCipher } f
 import type { PlatformRole, UsersTable } from '../../db/schema.js';
 
 /** Purpose label of the email blind index (changing it orphans every stored index). */
-const EMAIL_INDEX_PURPOSE = 'users.email';
+export const EMAIL_INDEX_PURPOSE = 'users.email';
 
 export interface NewUser {
   email: string;
