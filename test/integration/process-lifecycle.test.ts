@@ -1,11 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openDatabase } from '../../src/platform/db/database.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, seedDataDirFromSnapshot } from '../setup/service-process.js';
 
 /**
  * The service as an operator runs it: a real process on a real port. Start-up, the
@@ -16,13 +15,6 @@ const root = path.resolve(import.meta.dirname, '../..');
 const dataDir = mkdtempSync(path.join(tmpdir(), 'vutf-proc-'));
 const children: ChildProcess[] = [];
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 
 const run = (entry: string, env: Record<string, string>) => {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
@@ -51,18 +43,7 @@ let service: ReturnType<typeof run>;
 let startMs: number;
 
 beforeAll(async () => {
-  // Seed the data directory from the migrated snapshot so the test does not pay for initdb.
-  const seed = await openDatabase({
-    mode: 'embedded',
-    dataDir,
-    databaseUrl: undefined,
-    poolMax: 1,
-    statementTimeoutMs: 5000,
-    breaker: { run: (fn) => fn() },
-    logger: { warn: () => undefined },
-    loadDataDir: new Blob([readFileSync(inject('pgliteSnapshotPath'))]),
-  });
-  await seed.close();
+  await seedDataDirFromSnapshot(dataDir);
   port = await freePort();
   const started = performance.now();
   service = run('src/main.ts', { PORT: String(port) });

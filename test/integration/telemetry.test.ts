@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { openDatabase } from '../../src/platform/db/database.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, seedDataDirFromSnapshot } from '../setup/service-process.js';
 
 /**
  * Tracing as an operator turns it on: the service started with OTEL_EXPORTER_OTLP_ENDPOINT
@@ -46,13 +46,6 @@ let exited: Promise<number | null>;
 let output = '';
 let port: number;
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = probe.address() as AddressInfo;
-      probe.close(() => resolve(free));
-    });
-  });
 
 const status = async (url: string, headers: Record<string, string> = {}) => {
   try {
@@ -97,18 +90,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
   collectorPort = (collector.address() as AddressInfo).port;
 
-  // Seed the data directory from the migrated snapshot so the test does not pay for initdb.
-  const seed = await openDatabase({
-    mode: 'embedded',
-    dataDir,
-    databaseUrl: undefined,
-    poolMax: 1,
-    statementTimeoutMs: 5000,
-    breaker: { run: (fn) => fn() },
-    logger: { warn: () => undefined },
-    loadDataDir: new Blob([readFileSync(inject('pgliteSnapshotPath'))]),
-  });
-  await seed.close();
+  await seedDataDirFromSnapshot(dataDir);
 
   port = await freePort();
   child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
