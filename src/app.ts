@@ -14,6 +14,8 @@ import { registerValidation } from './http/validation.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { jwksRoutes } from './modules/auth/jwks.routes.js';
+import { authRoutes } from './modules/auth/auth.routes.js';
+import { usersRoutes } from './modules/users/users.routes.js';
 import { orgsRoutes } from './modules/orgs/orgs.routes.js';
 import { policyRoutes } from './modules/policy/policy.routes.js';
 
@@ -71,6 +73,8 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await app.register(jwksRoutes, { accessTokens: container.services.accessTokens });
   await app.register(
     async (api) => {
+      await api.register(authRoutes, { auth: container.services.auth, store: container.store, policy: () => container.policy.current() });
+      await api.register(usersRoutes, { users: container.services.users, auth: container.services.auth });
       await api.register(orgsRoutes, { orgs: container.services.orgs, runWrite: container.runWrite });
       await api.register(policyRoutes, { policy: container.policy });
     },

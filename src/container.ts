@@ -23,6 +23,15 @@ import { createOrgsService } from './modules/orgs/orgs.service.js';
 import { createPolicyRepo } from './modules/policy/policy.repo.js';
 import { createPolicyService } from './modules/policy/policy.service.js';
 import { createAccessTokenService } from './modules/auth/access-token.service.js';
+import { createAccessService } from './modules/auth/access.service.js';
+import { createAuthService } from './modules/auth/auth.service.js';
+import { createBearerAuthenticator } from './modules/auth/bearer.authenticator.js';
+import { createLockoutService } from './modules/auth/lockout.service.js';
+import { loadPasswordBlocklist } from './modules/auth/password-blocklist.js';
+import { createPasswordPolicy } from './modules/auth/password-policy.js';
+import { createZxcvbnEstimator } from './modules/auth/password-policy-strength.js';
+import { createRefreshTokenService } from './modules/auth/refresh-token.service.js';
+import { createUsersService } from './modules/users/users.service.js';
 import { createBootstrapService } from './modules/users/bootstrap.service.js';
 import { createUsersRepo } from './modules/users/users.repo.js';
 
@@ -120,7 +129,55 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const membershipsRepo = createMembershipsRepo();
     const orgs = createOrgsService({ db, orgsRepo, membershipsRepo, clock });
     // The API is its own audience; the OAuth/OIDC server will share the issuer and the JWKS.
-    const accessTokens = createAccessTokenService({ keyring: keys.JWT_SIGNING_KEYS, issuer: config.publicUrl, audience: `${config.publicUrl}/api`, clock });
+    const accessTokens = createAccessTokenService({
+      keyring: keys.JWT_SIGNING_KEYS,
+      issuer: config.publicUrl,
+      audience: `${config.publicUrl}/api`,
+      clock,
+      ttlSeconds: () => policy.current().tokens.accessTtlSeconds,
+    });
+    const access = createAccessService({
+      store,
+      cacheTtlSeconds: 30,
+      loadGrants: async (userId) => {
+        const [grants, memberships] = await Promise.all([usersRepo.findGrants(db, userId), membershipsRepo.listForUser(db, userId)]);
+        if (!grants) return undefined;
+        return {
+          status: grants.status,
+          platformRole: grants.platformRole,
+          mustChangePassword: grants.mustChangePassword,
+          credentialsChangedAtMs: grants.credentialsChangedAt?.getTime() ?? null,
+          memberships,
+        };
+      },
+    });
+    const refreshTokens = createRefreshTokenService({
+      db,
+      clock,
+      lifetimes: () => {
+        const { refreshIdleMinutes, refreshAbsoluteHours } = policy.current().tokens;
+        return { idleSeconds: refreshIdleMinutes * 60, absoluteSeconds: refreshAbsoluteHours * 3600 };
+      },
+    });
+    const passwordPolicy = createPasswordPolicy({
+      blocklist: loadPasswordBlocklist(),
+      policy: () => policy.current().password,
+      strength: createZxcvbnEstimator(),
+    });
+    const auth = createAuthService({
+      db,
+      clock,
+      blindIndex,
+      passwordHasher,
+      passwordPolicy,
+      usersRepo,
+      membershipsRepo,
+      lockout: createLockoutService({ db, clock, policy: () => policy.current().lockout }),
+      refreshTokens,
+      accessTokens,
+      access,
+    });
+    const users = createUsersService({ db, usersRepo, orgsRepo, membershipsRepo });
     const bootstrap = createBootstrapService({ db, usersRepo, orgsRepo, membershipsRepo, passwordHasher, clock, logger });
     await bootstrap.ensureAdmin({
       mode: config.mode,
@@ -174,8 +231,12 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       metrics,
       health,
       runWrite: createWriteRunner({ db, cipher, clock, retentionHours: () => policy.current().retention.idempotencyRecordsHours }),
-      authenticators: [createMetricsTokenAuthenticator(config.metricsToken), ...(overrides.authenticators ?? [])],
-      services: { orgs, accessTokens },
+      authenticators: [
+        createMetricsTokenAuthenticator(config.metricsToken),
+        createBearerAuthenticator({ accessTokens, access }),
+        ...(overrides.authenticators ?? []),
+      ],
+      services: { orgs, accessTokens, access, auth, users },
       repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo },
       about: () => {
         const applied = policy.applied();

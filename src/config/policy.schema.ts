@@ -37,6 +37,11 @@ export const PolicySchema = Type.Object(
       privilegedIdleTimeoutMinutes: Int(10, 1, 1440, 'Idle timeout for owners and admins.'),
       absoluteTimeoutHours: Int(12, 1, 720, 'Longest life of a session.'),
     }),
+    tokens: Section({
+      accessTtlSeconds: Int(600, 60, 3600, 'Lifetime of an access token.'),
+      refreshIdleMinutes: Int(480, 5, 10_080, 'A refresh token unused this long dies.'),
+      refreshAbsoluteHours: Int(24, 1, 720, 'A login (refresh-token family) ends this long after it began.'),
+    }),
     mfa: Section({
       defaultRequirement: Type.Union([Type.Literal('everyone'), Type.Literal('owners-and-admins'), Type.Literal('optional')], {
         default: 'owners-and-admins',
@@ -46,7 +51,7 @@ export const PolicySchema = Type.Object(
     }),
     rateLimits: Section({
       perIp: RateTier(600, 60, 'Every request from one client address, before its body is read.'),
-      authentication: RateTier(10, 60, 'Login and token attempts per client address.'),
+      authentication: RateTier(30, 60, 'Login and token attempts per client address (lets a client log in 15 times in 10 s).'),
       perPrincipal: RateTier(1200, 60, 'Authenticated requests per user or key.'),
     }),
     retention: Section({

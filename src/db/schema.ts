@@ -23,6 +23,7 @@ export interface UsersTable extends CommonColumns {
   status: Generated<UserStatus>;
   platformRole: PlatformRole | null;
   lastLoginAt: Date | null;
+  credentialsChangedAt: Date | null;
 }
 
 export type OrgRole = 'owner' | 'admin' | 'red-teamer' | 'reviewer' | 'auditor' | 'viewer';

@@ -29,6 +29,11 @@ export function registerAuthentication(app: FastifyInstance, authenticators: rea
       }
     }
     if (!request.principal) throw errors.unauthorized();
-    if (!request.principal.permissions.has(permission)) throw errors.forbidden();
+    if (!request.principal.permissions.has(permission)) {
+      if (request.principal.passwordChangeRequired) {
+        throw new AppError(403, 'password_change_required', { detail: 'Change your password (POST /api/v1/users/me/password) before anything else.' });
+      }
+      throw errors.forbidden();
+    }
   }
 }

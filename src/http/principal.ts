@@ -14,6 +14,10 @@ export interface Principal {
   orgId?: string;
   /** Permissions held in that organisation (and platform-wide). */
   permissions: ReadonlySet<string>;
+  /** A forced password change is pending: other routes answer 403 password_change_required. */
+  passwordChangeRequired?: boolean;
+  /** The login session (access token `sid`), for logout. */
+  sessionId?: string;
 }
 
 /** Returns a principal, undefined when its credential kind is absent, or throws 401 when it is invalid. */

@@ -4,3 +4,6 @@ import { v7 as uuidv7, validate, version } from 'uuid';
 export const newId = (): string => uuidv7();
 
 export const isUuid = (value: string): boolean => validate(value) && version(value) === 7;
+
+/** The creation time (epoch ms) a UUIDv7 carries in its first 48 bits. */
+export const timestampOfId = (id: string): number => Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);

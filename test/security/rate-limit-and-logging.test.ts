@@ -67,7 +67,7 @@ describe('logging', () => {
       remoteAddress: '198.51.100.1',
       headers: {
         ...asPrincipal(userId, ['orgs:create']),
-        authorization: `Bearer ${secret}`,
+        authorization: `Basic ${secret}`, // a scheme no authenticator claims, so the principal header decides
         cookie: `__Host-session=${secret}`,
         'x-api-key': secret,
         'content-type': 'application/json',

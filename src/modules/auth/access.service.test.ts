@@ -23,7 +23,7 @@ function setup(initial: UserGrants) {
   return { access, clock, set: (next: UserGrants | undefined) => (grants = next), loads: () => loads };
 }
 
-const member: UserGrants = { status: 'active', platformRole: null, memberships: [{ orgId: ORG_A, role: 'viewer' }, { orgId: ORG_B, role: 'admin' }] };
+const member: UserGrants = { status: 'active', platformRole: null, mustChangePassword: false, credentialsChangedAtMs: null, memberships: [{ orgId: ORG_A, role: 'viewer' }, { orgId: ORG_B, role: 'admin' }] };
 
 describe('access resolution', () => {
   it('uses the token organisation, or the one X-Organization-Id selects among the caller own', async () => {

@@ -7,6 +7,10 @@ import { permissionsFor, type Permission } from './permissions.js';
 export interface UserGrants {
   status: UserStatus;
   platformRole: PlatformRole | null;
+  /** A forced password change is pending: only the change itself (and reading oneself) is allowed. */
+  mustChangePassword: boolean;
+  /** Epoch ms of the last credential change; tokens issued before it are refused. */
+  credentialsChangedAtMs: number | null;
   memberships: Array<{ orgId: string; role: OrgRole }>;
 }
 
@@ -15,6 +19,8 @@ export interface ResolvedAccess {
   orgId: string | null;
   orgRole: OrgRole | null;
   permissions: ReadonlySet<Permission>;
+  mustChangePassword: boolean;
+  credentialsChangedAtMs: number | null;
 }
 
 const cacheKey = (userId: string) => `access:v1:user:${userId}`;
@@ -54,6 +60,8 @@ export function createAccessService(deps: {
         orgId: membership?.orgId ?? null,
         orgRole,
         permissions: permissionsFor({ orgRole, platformRole: grants.platformRole }),
+        mustChangePassword: grants.mustChangePassword,
+        credentialsChangedAtMs: grants.credentialsChangedAtMs,
       };
     },
 

@@ -48,9 +48,12 @@ const PLATFORM_PERMISSIONS = [
  */
 export const RAW_CONTENT_PERMISSION = 'raw-content:read';
 
+/** What every signed-in user may do to themselves, whatever their roles. */
+export const SELF_PERMISSIONS = ['self:read', 'self:password'] as const;
+
 export type OrgPermission = (typeof ORG_PERMISSIONS)[number];
 export type PlatformPermission = (typeof PLATFORM_PERMISSIONS)[number];
-export type Permission = OrgPermission | PlatformPermission | typeof RAW_CONTENT_PERMISSION;
+export type Permission = OrgPermission | PlatformPermission | typeof RAW_CONTENT_PERMISSION | (typeof SELF_PERMISSIONS)[number];
 
 const read: OrgPermission[] = ['orgs:read', 'members:read', 'targets:read', 'datasets:read', 'scans:read', 'findings:read', 'reports:read'];
 
@@ -97,4 +100,4 @@ export function canGrantRole(actorRole: OrgRole | null, targetRole: OrgRole): bo
 }
 
 /** Every permission string a route may declare (the route-table test checks declarations against it). */
-export const ALL_PERMISSIONS: ReadonlySet<string> = new Set<string>([...ORG_PERMISSIONS, ...PLATFORM_PERMISSIONS, RAW_CONTENT_PERMISSION]);
+export const ALL_PERMISSIONS: ReadonlySet<string> = new Set<string>([...ORG_PERMISSIONS, ...PLATFORM_PERMISSIONS, RAW_CONTENT_PERMISSION, ...SELF_PERMISSIONS]);

@@ -55,6 +55,33 @@ export function createUsersRepo(deps: { db: Db; cipher: FieldCipher; blindIndex:
       return row ? open(row) : undefined;
     },
 
+    /** What authorisation needs about a user, without decrypting anything. */
+    async findGrants(executor: Db | Tx, id: string) {
+      return executor
+        .selectFrom('users')
+        .select(['status', 'platformRole', 'mustChangePassword', 'credentialsChangedAt'])
+        .where('id', '=', id)
+        .where('deletedAt', 'is', null)
+        .executeTakeFirst();
+    },
+
+    async recordLogin(tx: Tx, id: string, now: Date, rehashedPassword: string | null) {
+      await tx
+        .updateTable('users')
+        .set({ lastLoginAt: now, ...(rehashedPassword ? { passwordHash: rehashedPassword } : {}) })
+        .where('id', '=', id)
+        .execute();
+    },
+
+    /** A new password: clears a forced change and marks the credentials changed (older tokens die). */
+    async setPassword(tx: Tx, id: string, passwordHash: string, now: Date) {
+      await tx
+        .updateTable('users')
+        .set({ passwordHash, mustChangePassword: false, credentialsChangedAt: now, updatedAt: now, updatedBy: id, version: (eb) => eb('version', '+', 1) })
+        .where('id', '=', id)
+        .execute();
+    },
+
     async countPlatformRole(executor: Db | Tx, role: PlatformRole): Promise<number> {
       const result = await executor
         .selectFrom('users')

@@ -1,0 +1,100 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Policy } from '../../config/policy.schema.js';
+import { setRateLimitHeaders, tooManyRequests } from '../../http/rate-limit.js';
+import { errorResponse } from '../../http/route-defaults.js';
+import type { Store } from '../../platform/stores/store.js';
+import type { AuthService } from './auth.service.js';
+
+const TokenPairSchema = Type.Object(
+  {
+    accessToken: Type.String(),
+    refreshToken: Type.String(),
+    tokenType: Type.Literal('Bearer'),
+    expiresIn: Type.Integer({ description: 'Seconds until the access token expires.' }),
+  },
+  { additionalProperties: false },
+);
+
+const LoginBody = Type.Object(
+  { email: Type.String({ minLength: 3, maxLength: 254 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  { additionalProperties: false },
+);
+
+const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false });
+
+export interface AuthRouteDeps {
+  auth: AuthService;
+  store: Pick<Store, 'consumeRate'>;
+  policy: () => Policy;
+}
+
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, { auth, store, policy }) => {
+  /**
+   * The authentication tier per client address (TRUST_PROXY decides what that is). It fails
+   * closed: with the store unreachable, no credential is checked at all (503).
+   */
+  const throttle = async (request: FastifyRequest, reply: FastifyReply) => {
+    const decision = await store.consumeRate(`rl:auth:ip:${request.ip}`, policy().rateLimits.authentication);
+    setRateLimitHeaders(reply, decision);
+    if (!decision.allowed) throw tooManyRequests(decision);
+  };
+  const unauthorized = { 401: errorResponse('Not signed in, or the credentials were refused.') };
+
+  app.post(
+    '/auth/login',
+    {
+      config: { access: { public: true } },
+      preHandler: throttle,
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign in with email and password',
+        security: [],
+        body: LoginBody,
+        response: { 200: TokenPairSchema, ...unauthorized },
+      },
+    },
+    (request) => auth.login(request.body),
+  );
+
+  app.post(
+    '/auth/refresh',
+    {
+      config: { access: { public: true } },
+      preHandler: throttle,
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange a refresh token for new tokens (the old one dies; reusing it ends the login)',
+        security: [],
+        body: RefreshBody,
+        response: { 200: TokenPairSchema, ...unauthorized },
+      },
+    },
+    (request) => auth.refresh(request.body.refreshToken),
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      config: { access: { permission: 'self:read' } },
+      schema: { tags: ['auth'], summary: 'End this login (its refresh tokens die)', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      await auth.logout(request.principal!);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      config: { access: { permission: 'self:read' } },
+      schema: { tags: ['auth'], summary: 'End every login of this user', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      await auth.logoutAll(request.principal!);
+      return reply.code(204).send(null);
+    },
+  );
+};

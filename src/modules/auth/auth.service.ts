@@ -1,0 +1,123 @@
+import type { Clock } from '../../platform/clock.js';
+import type { Db } from '../../platform/db/database.js';
+import { AppError } from '../../platform/errors.js';
+import { newId } from '../../platform/ids.js';
+import { normaliseEmail, type BlindIndex, type PasswordHasher } from '../../platform/crypto/index.js';
+import type { Principal } from '../../http/principal.js';
+import { EMAIL_INDEX_PURPOSE, type UsersRepo } from '../users/users.repo.js';
+import type { MembershipsRepo } from '../orgs/memberships.repo.js';
+import type { AccessService } from './access.service.js';
+import type { AccessTokenService } from './access-token.service.js';
+import type { LockoutService } from './lockout.service.js';
+import type { PasswordPolicy } from './password-policy.js';
+import type { RefreshTokenService } from './refresh-token.service.js';
+
+/** The token response of login and refresh (DESIGN §6). */
+export interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+  tokenType: 'Bearer';
+  expiresIn: number;
+}
+
+/**
+ * One answer for unknown email, wrong password, locked and disabled accounts: the caller cannot
+ * tell them apart (DESIGN §9 "Login timing").
+ */
+export const invalidCredentials = () =>
+  new AppError(401, 'invalid_credentials', { detail: 'The email or password is not correct, or the account cannot sign in now.' });
+
+/**
+ * Password login, token refresh, logout and password change. Slow work (hashing) happens outside
+ * transactions; every failure path does the same hash work and the same writes as a success would
+ * have started with (a failure counter keyed by the blind index of the submitted email).
+ */
+export function createAuthService(deps: {
+  db: Db;
+  clock: Clock;
+  blindIndex: Pick<BlindIndex, 'compute'>;
+  passwordHasher: PasswordHasher;
+  passwordPolicy: PasswordPolicy;
+  usersRepo: Pick<UsersRepo, 'findByEmail' | 'findById' | 'recordLogin' | 'setPassword'>;
+  membershipsRepo: Pick<MembershipsRepo, 'listForUser'>;
+  lockout: Pick<LockoutService, 'status' | 'recordFailure' | 'recordSuccess'>;
+  refreshTokens: Pick<RefreshTokenService, 'issue' | 'refresh' | 'revokeSession' | 'revokeAllForUser' | 'revokeFamily'>;
+  accessTokens: Pick<AccessTokenService, 'sign'>;
+  access: Pick<AccessService, 'resolve' | 'invalidate'>;
+}) {
+  const emailIndexOf = (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE);
+
+  async function fail(emailIndex: Buffer): Promise<never> {
+    await deps.db.transaction().execute((tx) => deps.lockout.recordFailure(tx, emailIndex));
+    throw invalidCredentials();
+  }
+
+  async function mint(claims: { userId: string; sessionId: string; orgId: string | null; amr: string[]; authTime: Date }, refreshToken: string): Promise<TokenPair> {
+    const access = await deps.accessTokens.sign({ sub: claims.userId, sid: claims.sessionId, orgId: claims.orgId, amr: claims.amr, authTime: claims.authTime });
+    return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
+  }
+
+  return {
+    async login(input: { email: string; password: string }): Promise<TokenPair> {
+      const emailIndex = emailIndexOf(input.email);
+      const [user, lock] = await Promise.all([deps.usersRepo.findByEmail(deps.db, input.email), deps.lockout.status(undefined, emailIndex)]);
+      // The same argon2 work whether or not the account exists or has a password.
+      const passwordMatches = user?.passwordHash
+        ? await deps.passwordHasher.verify(user.passwordHash, input.password)
+        : (await deps.passwordHasher.burn(input.password), false);
+      if (!user || !passwordMatches || lock.locked || user.status !== 'active') return fail(emailIndex);
+
+      const rehashed = user.passwordHash && deps.passwordHasher.needsRehash(user.passwordHash) ? await deps.passwordHasher.hash(input.password) : null;
+      const now = deps.clock.now();
+      const sessionId = newId();
+      const memberships = await deps.membershipsRepo.listForUser(deps.db, user.id);
+      const claims = { userId: user.id, sessionId, orgId: memberships[0]?.orgId ?? null, amr: ['pwd'], authTime: now };
+      const refresh = await deps.db.transaction().execute(async (tx) => {
+        await deps.lockout.recordSuccess(tx, emailIndex);
+        await deps.usersRepo.recordLogin(tx, user.id, now, rehashed);
+        return deps.refreshTokens.issue(tx, claims);
+      });
+      return mint(claims, refresh.token);
+    },
+
+    async refresh(refreshToken: string): Promise<TokenPair> {
+      const rotated = await deps.refreshTokens.refresh(refreshToken);
+      const { family } = rotated;
+      // A disabled or deleted account ends here, whatever its refresh tokens say.
+      const access = await deps.access.resolve(family.userId, { tokenOrgId: family.orgId });
+      if (!access) {
+        await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeFamily(tx, family.familyId, 'user-disabled'));
+        throw new AppError(401, 'invalid_refresh_token', { detail: 'The refresh token is invalid or expired.' });
+      }
+      return mint({ ...family, orgId: access.orgId }, rotated.token);
+    },
+
+    async logout(principal: Principal): Promise<void> {
+      if (!principal.userId || !principal.sessionId) return;
+      await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeSession(tx, principal.userId!, principal.sessionId!, 'logout'));
+    },
+
+    async logoutAll(principal: Principal): Promise<void> {
+      if (!principal.userId) return;
+      await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeAllForUser(tx, principal.userId!, 'logout-all'));
+    },
+
+    /** Needs the current password; ends every session (refresh families and older access tokens). */
+    async changePassword(principal: Principal, input: { currentPassword: string; newPassword: string }): Promise<void> {
+      const user = principal.userId ? await deps.usersRepo.findById(deps.db, principal.userId) : undefined;
+      if (!user?.passwordHash) throw invalidCredentials();
+      // A wrong current password counts towards lockout like a failed login.
+      if (!(await deps.passwordHasher.verify(user.passwordHash, input.currentPassword))) return fail(emailIndexOf(user.email));
+      // No organisation can require MFA before the MFA module exists, so the full minimum applies.
+      deps.passwordPolicy.check(input.newPassword, { email: user.email, displayName: user.displayName, orgRequiresMfa: false, field: 'newPassword' });
+      const passwordHash = await deps.passwordHasher.hash(input.newPassword);
+      await deps.db.transaction().execute(async (tx) => {
+        await deps.usersRepo.setPassword(tx, user.id, passwordHash, deps.clock.now());
+        await deps.refreshTokens.revokeAllForUser(tx, user.id, 'password-changed');
+      });
+      await deps.access.invalidate(user.id);
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;
