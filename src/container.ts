@@ -31,6 +31,7 @@ import { loadPasswordBlocklist } from './modules/auth/password-blocklist.js';
 import { createPasswordPolicy } from './modules/auth/password-policy.js';
 import { createZxcvbnEstimator } from './modules/auth/password-policy-strength.js';
 import { createRefreshTokenService } from './modules/auth/refresh-token.service.js';
+import { createSessionRevocations } from './modules/auth/session-revocations.js';
 import { createUsersService } from './modules/users/users.service.js';
 import { createBootstrapService } from './modules/users/bootstrap.service.js';
 import { createUsersRepo } from './modules/users/users.repo.js';
@@ -164,6 +165,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       policy: () => policy.current().password,
       strength: createZxcvbnEstimator(),
     });
+    const sessions = createSessionRevocations({ store, clock });
     const auth = createAuthService({
       db,
       clock,
@@ -176,6 +178,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       refreshTokens,
       accessTokens,
       access,
+      sessions,
     });
     const users = createUsersService({ db, usersRepo, orgsRepo, membershipsRepo });
     const bootstrap = createBootstrapService({ db, usersRepo, orgsRepo, membershipsRepo, passwordHasher, clock, logger });
@@ -233,7 +236,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       runWrite: createWriteRunner({ db, cipher, clock, retentionHours: () => policy.current().retention.idempotencyRecordsHours }),
       authenticators: [
         createMetricsTokenAuthenticator(config.metricsToken),
-        createBearerAuthenticator({ accessTokens, access }),
+        createBearerAuthenticator({ accessTokens, access, sessions }),
         ...(overrides.authenticators ?? []),
       ],
       services: { orgs, accessTokens, access, auth, users },

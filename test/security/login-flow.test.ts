@@ -404,7 +404,7 @@ describe('refresh-token rotation', () => {
 });
 
 describe('logout', () => {
-  it("V7.4.1 logout answers 204 and kills that session's refresh token, not the user's other sessions", async () => {
+  it("V7.4.1 logout answers 204 and ends that session (refresh and access tokens), not the user's other sessions", async () => {
     const password = 'sailboat granite mellow 3381 echo';
     const email = freshEmail('logout.one');
     await createPasswordUser(t, email, password);
@@ -416,9 +416,12 @@ describe('logout', () => {
     expect(response.body).toBe('');
     expectProblem(await refresh(a.refreshToken), 401, 'invalid_refresh_token');
     tokensOf(await refresh(b.refreshToken));
+    // The ended login's access token stops at once; the other login's keeps working.
+    expectProblem(await me(a.accessToken), 401);
+    expect((await me(b.accessToken)).statusCode).toBe(200);
   });
 
-  it("V7.4.1 V7.5.2 logout-all answers 204 and kills every refresh token of the user, not other users'", async () => {
+  it("V7.4.1 V7.5.2 logout-all answers 204 and ends every session of the user (refresh and access tokens), not other users'", async () => {
     const password = 'tundra pickle harmony 6620 vega';
     const email = freshEmail('logout.all');
     await createPasswordUser(t, email, password);
@@ -431,6 +434,11 @@ describe('logout', () => {
     expectProblem(await refresh(a.refreshToken), 401, 'invalid_refresh_token');
     expectProblem(await refresh(rotated.refreshToken), 401, 'invalid_refresh_token');
     tokensOf(await refresh(someoneElse.refreshToken));
+    // Every access token of the user stops at once; another user's does not; a new login works.
+    expectProblem(await me(a.accessToken), 401);
+    expectProblem(await me(rotated.accessToken), 401);
+    expect((await me(someoneElse.accessToken)).statusCode).toBe(200);
+    expect((await me((await loginOk(email, password)).accessToken)).statusCode).toBe(200);
   });
 });
 

@@ -11,6 +11,7 @@ import type { AccessTokenService } from './access-token.service.js';
 import type { LockoutService } from './lockout.service.js';
 import type { PasswordPolicy } from './password-policy.js';
 import type { RefreshTokenService } from './refresh-token.service.js';
+import type { SessionRevocations } from './session-revocations.js';
 
 /** The token response of login and refresh (DESIGN §6). */
 export interface TokenPair {
@@ -44,6 +45,7 @@ export function createAuthService(deps: {
   refreshTokens: Pick<RefreshTokenService, 'issue' | 'refresh' | 'revokeSession' | 'revokeAllForUser' | 'revokeFamily'>;
   accessTokens: Pick<AccessTokenService, 'sign'>;
   access: Pick<AccessService, 'resolve' | 'invalidate'>;
+  sessions: Pick<SessionRevocations, 'endSession' | 'endAllSessions'>;
 }) {
   const emailIndexOf = (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE);
 
@@ -95,11 +97,13 @@ export function createAuthService(deps: {
     async logout(principal: Principal): Promise<void> {
       if (!principal.userId || !principal.sessionId) return;
       await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeSession(tx, principal.userId!, principal.sessionId!, 'logout'));
+      await deps.sessions.endSession(principal.sessionId);
     },
 
     async logoutAll(principal: Principal): Promise<void> {
       if (!principal.userId) return;
       await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeAllForUser(tx, principal.userId!, 'logout-all'));
+      await deps.sessions.endAllSessions(principal.userId);
     },
 
     /** Needs the current password; ends every session (refresh families and older access tokens). */

@@ -4,6 +4,7 @@ import { timestampOfId } from '../../platform/ids.js';
 import type { AccessService } from './access.service.js';
 import type { AccessTokenService } from './access-token.service.js';
 import { SELF_PERMISSIONS } from './permissions.js';
+import type { SessionRevocations } from './session-revocations.js';
 
 /**
  * `Authorization: Bearer <access JWT>`. The token says who and which session; what they may do
@@ -13,11 +14,13 @@ import { SELF_PERMISSIONS } from './permissions.js';
 export function createBearerAuthenticator(deps: {
   accessTokens: Pick<AccessTokenService, 'verify'>;
   access: Pick<AccessService, 'resolve'>;
+  sessions: Pick<SessionRevocations, 'isEnded'>;
 }): Authenticator {
   return async (request) => {
     const header = request.headers.authorization;
     if (typeof header !== 'string' || !header.startsWith('Bearer ')) return undefined;
     const token = await deps.accessTokens.verify(header.slice(7));
+    if (await deps.sessions.isEnded(token.sub, token.sid)) throw errors.unauthorized('This login has ended; sign in again.');
     const requested = request.headers['x-organization-id'];
     const access = await deps.access.resolve(token.sub, {
       tokenOrgId: token.orgId,
