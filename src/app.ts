@@ -18,6 +18,7 @@ import { authRoutes } from './modules/auth/auth.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { orgsRoutes } from './modules/orgs/orgs.routes.js';
 import { policyRoutes } from './modules/policy/policy.routes.js';
+import { apiKeysRoutes } from './modules/api-keys/api-keys.routes.js';
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576;
@@ -75,8 +76,13 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
     async (api) => {
       await api.register(authRoutes, { auth: container.services.auth, store: container.store, policy: () => container.policy.current() });
       await api.register(usersRoutes, { users: container.services.users, auth: container.services.auth });
-      await api.register(orgsRoutes, { orgs: container.services.orgs, runWrite: container.runWrite });
+      await api.register(orgsRoutes, {
+        orgs: container.services.orgs,
+        runWrite: container.runWrite,
+        membershipChanged: (userId) => container.services.access.invalidate(userId),
+      });
       await api.register(policyRoutes, { policy: container.policy });
+      await api.register(apiKeysRoutes, { apiKeys: container.services.apiKeys, runWrite: container.runWrite });
     },
     { prefix: '/api/v1' },
   );

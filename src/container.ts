@@ -35,6 +35,9 @@ import { createSessionRevocations } from './modules/auth/session-revocations.js'
 import { createUsersService } from './modules/users/users.service.js';
 import { createBootstrapService } from './modules/users/bootstrap.service.js';
 import { createUsersRepo } from './modules/users/users.repo.js';
+import { createApiKeyAuthenticator } from './modules/api-keys/api-key.authenticator.js';
+import { createApiKeysRepo } from './modules/api-keys/api-keys.repo.js';
+import { createApiKeysService } from './modules/api-keys/api-keys.service.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -180,6 +183,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       access,
       sessions,
     });
+    const apiKeysRepo = createApiKeysRepo({ db, cipher });
+    const apiKeys = createApiKeysService({ apiKeysRepo, blindIndex, clock });
     const users = createUsersService({ db, usersRepo, orgsRepo, membershipsRepo });
     const bootstrap = createBootstrapService({ db, usersRepo, orgsRepo, membershipsRepo, passwordHasher, clock, logger });
     await bootstrap.ensureAdmin({
@@ -237,10 +242,11 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       authenticators: [
         createMetricsTokenAuthenticator(config.metricsToken),
         createBearerAuthenticator({ accessTokens, access, sessions }),
+        createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock }),
         ...(overrides.authenticators ?? []),
       ],
-      services: { orgs, accessTokens, access, auth, users },
-      repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo },
+      services: { orgs, accessTokens, access, auth, users, apiKeys },
+      repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo },
       about: () => {
         const applied = policy.applied();
         return { mode: config.mode, version: VERSION, startedAt, policySequence: applied.sequence, policyHash: applied.contentHash };

@@ -99,6 +99,25 @@ export interface LoginAttemptsTable {
   updatedAt: Date;
 }
 
+/**
+ * An organisation's API key: found by its clear lookup prefix, checked against the keyed hash of the
+ * whole key. The secret itself is never stored; the last-used IP is an encrypted envelope.
+ */
+export interface ApiKeysTable extends CommonColumns {
+  orgId: string;
+  /** The creator (owner): the key never does more than this user currently may. */
+  userId: string;
+  name: string;
+  lookupPrefix: string;
+  secretHash: Buffer;
+  scopes: ColumnType<string[], string, string>;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  lastUsedIp: Buffer | null;
+  revokedAt: Date | null;
+  revokedBy: string | null;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -108,4 +127,5 @@ export interface Database {
   loginAttempts: LoginAttemptsTable;
   refreshTokenFamilies: RefreshTokenFamiliesTable;
   refreshTokens: RefreshTokensTable;
+  apiKeys: ApiKeysTable;
 }

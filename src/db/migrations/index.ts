@@ -4,6 +4,7 @@ import * as platformRecords from './2026-11-28T0002-platform-records.js';
 import * as loginAttempts from './2026-11-28T0003-login-attempts.js';
 import * as refreshTokens from './2026-11-28T0004-refresh-tokens.js';
 import * as userCredentialsChanged from './2026-11-28T0005-user-credentials-changed.js';
+import * as apiKeys from './2026-11-28T0006-api-keys.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0003-login-attempts': loginAttempts,
   '2026-11-28T0004-refresh-tokens': refreshTokens,
   '2026-11-28T0005-user-credentials-changed': userCredentialsChanged,
+  '2026-11-28T0006-api-keys': apiKeys,
 };

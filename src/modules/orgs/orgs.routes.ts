@@ -14,7 +14,14 @@ const versionErrors = {
   428: errorResponse('Neither If-Match nor `version` was sent.'),
 };
 
-export const orgsRoutes: FastifyPluginAsyncTypebox<{ orgs: OrgsService; runWrite: WriteRunner }> = async (app, { orgs, runWrite }) => {
+export interface OrgsRouteDeps {
+  orgs: OrgsService;
+  runWrite: WriteRunner;
+  /** Clears cached grants of a user whose memberships changed (AccessService.invalidate). */
+  membershipChanged: (userId: string) => Promise<void>;
+}
+
+export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, { orgs, runWrite, membershipChanged }) => {
   app.get(
     '/orgs',
     {
@@ -40,13 +47,17 @@ export const orgsRoutes: FastifyPluginAsyncTypebox<{ orgs: OrgsService; runWrite
         response: { 201: OrgSchema, 409: errorResponse('Slug taken, or an Idempotency-Key conflict.') },
       },
     },
-    (request, reply) =>
-      runWrite(request, reply, { status: 201 }, async (tx) => {
+    async (request, reply) => {
+      const created = await runWrite(request, reply, { status: 201 }, async (tx) => {
         const org = await orgs.create(tx, request.principal!, request.body);
         setEtag(reply, org.version);
         reply.header('location', `/api/v1/orgs/${org.id}`);
         return toOrgView(org);
-      }),
+      });
+      // After the commit: the creator's new membership applies to their next request.
+      if (request.principal?.userId) await membershipChanged(request.principal.userId);
+      return created;
+    },
   );
 
   app.get(

@@ -1,0 +1,61 @@
+import type { Authenticator } from '../../http/principal.js';
+import type { Clock } from '../../platform/clock.js';
+import type { BlindIndex } from '../../platform/crypto/index.js';
+import type { Db } from '../../platform/db/database.js';
+import { AppError } from '../../platform/errors.js';
+import type { AccessService } from '../auth/access.service.js';
+import type { ApiKeysRepo } from './api-keys.repo.js';
+import { API_KEY_PATTERN, API_KEY_PREFIX, hashesOf, matchesHash } from './api-keys.service.js';
+
+/** Last use is written at most this often per key, not on every request. */
+export const LAST_USED_INTERVAL_MS = 60_000;
+
+/** One answer for an unknown, malformed, revoked or expired key, and for an owner who may no longer use it. */
+const invalidApiKey = () => new AppError(401, 'invalid_api_key', { detail: 'The API key is not valid.' });
+
+/**
+ * `X-API-Key: vutf_…`. The key is found by its clear lookup prefix and checked against the keyed hash
+ * in constant time; what it may do is its scopes intersected with its owner's CURRENT permissions in
+ * the key's organisation, so demoting, removing or disabling the owner shrinks or kills the key on
+ * the next request.
+ */
+export function createApiKeyAuthenticator(deps: {
+  db: Db;
+  apiKeysRepo: Pick<ApiKeysRepo, 'findForAuthentication' | 'recordUse'>;
+  blindIndex: BlindIndex;
+  access: Pick<AccessService, 'resolve'>;
+  clock: Clock;
+}): Authenticator {
+  return async (request) => {
+    const header = request.headers['x-api-key'];
+    // Like the bearer authenticator with other Authorization schemes, a value that is not one of our
+    // keys is not claimed (another authenticator may own the header; with none, the answer is 401).
+    // Anything that looks like ours and does not verify is refused.
+    if (typeof header !== 'string' || !header.startsWith(API_KEY_PREFIX)) return undefined;
+    const match = API_KEY_PATTERN.exec(header);
+    if (!match?.[1]) throw invalidApiKey();
+    const hashes = hashesOf(deps.blindIndex, header);
+    const candidates = await deps.apiKeysRepo.findForAuthentication(deps.db, match[1]);
+    const key = candidates.find((candidate) => matchesHash(candidate.secretHash, hashes));
+    const now = deps.clock.now();
+    if (!key || (key.expiresAt && key.expiresAt.getTime() <= now.getTime())) throw invalidApiKey();
+
+    const access = await deps.access.resolve(key.userId, { tokenOrgId: key.orgId });
+    // The owner left the organisation (or cannot sign in): the key acts for no one.
+    if (!access || access.orgId !== key.orgId) throw invalidApiKey();
+    const held: ReadonlySet<string> = access.permissions;
+    const permissions = access.mustChangePassword ? new Set<string>() : new Set(key.scopes.filter((scope) => held.has(scope)));
+
+    if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() >= LAST_USED_INTERVAL_MS) {
+      await deps.apiKeysRepo.recordUse(key.id, request.ip, now, LAST_USED_INTERVAL_MS);
+    }
+    return {
+      type: 'api-key',
+      id: key.id,
+      userId: key.userId,
+      orgId: key.orgId,
+      permissions,
+      ...(access.mustChangePassword ? { passwordChangeRequired: true } : {}),
+    };
+  };
+}
