@@ -6,6 +6,7 @@ import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { ProblemSchema } from './http/problem.js';
 import { registerIpRateLimit } from './http/rate-limit.js';
+import { registerPrincipalRateLimit } from './http/principal-rate-limit.js';
 import { registerRequestContext, requestIdFrom } from './http/request-context.js';
 import { registerRouteDefaults } from './http/route-defaults.js';
 import { trackRoutes } from './http/route-table.js';
@@ -64,12 +65,14 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   registerJsonBody(app, { bodyLimitBytes: BODY_LIMIT_BYTES, maxDepth: MAX_JSON_DEPTH });
   // 7. Authentication slot and the route's declared access (preValidation).
   registerAuthentication(app, container.authenticators);
-  // 9. Errors: one handler renders problem+json; 404/405 from the not-found handler.
+  // 8. Per-principal tiers (after authentication and validation, before the handler).
+  registerPrincipalRateLimit(app, { store: container.store, policy: () => container.policy.current(), logger });
+  // 10. Errors: one handler renders problem+json; 404/405 from the not-found handler.
   registerErrorHandling(app, routes);
 
   await registerApiDocs(app, { enabled: config.docsEnabled, publicUrl: config.publicUrl });
 
-  // 8. Handlers, grouped by trust boundary.
+  // 9. Handlers, grouped by trust boundary.
   await app.register(healthRoutes, { health: container.health, metrics: container.metrics, about: container.about });
   await app.register(jwksRoutes, { accessTokens: container.services.accessTokens });
   await app.register(

@@ -52,7 +52,9 @@ export const PolicySchema = Type.Object(
     rateLimits: Section({
       perIp: RateTier(600, 60, 'Every request from one client address, before its body is read.'),
       authentication: RateTier(30, 60, 'Login and token attempts per client address (lets a client log in 15 times in 10 s).'),
-      perPrincipal: RateTier(1200, 60, 'Authenticated requests per user or key.'),
+      read: RateTier(1200, 60, 'Authenticated reads (GET, HEAD) per user or API key.'),
+      write: RateTier(300, 60, 'Authenticated writes per user or API key.'),
+      scanStart: RateTier(30, 3600, 'Scans started per user or API key.'),
     }),
     retention: Section({
       idempotencyRecordsHours: Int(24, 1, 720, 'How long an Idempotency-Key is remembered.'),

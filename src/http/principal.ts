@@ -32,5 +32,7 @@ declare module 'fastify' {
   }
   interface FastifyContextConfig {
     access?: RouteAccess;
+    /** Per-principal rate-limit tier; by default GET/HEAD are reads and everything else writes. */
+    rateTier?: 'read' | 'write' | 'scanStart';
   }
 }
