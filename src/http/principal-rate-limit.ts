@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { Policy } from '../config/policy.schema.js';
 import type { Logger } from '../platform/logger.js';
-import type { RateDecision, Store } from '../platform/stores/store.js';
-import { setRateLimitHeaders, tooManyRequests } from './rate-limit.js';
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+import type { Store } from '../platform/stores/store.js';
+import { enforceRateTier, SAFE_METHODS } from './rate-limit.js';
 
 /**
  * Per-principal tiers (GCRA on the store): each user and each API key has its own budget of
@@ -21,19 +19,10 @@ export function registerPrincipalRateLimit(
     if (!principal || principal.type === 'metrics') return;
     const tierName = request.routeOptions.config.rateTier ?? (SAFE_METHODS.has(request.method) ? 'read' : 'write');
     const tier = deps.policy().rateLimits[tierName];
-    let decision: RateDecision;
-    try {
-      decision = await deps.store.consumeRate(`rl:principal:${principal.type}:${principal.id}:${tierName}`, tier);
-    } catch (error) {
-      if (tierName === 'read') {
-        deps.logger.warn({ err: (error as Error).message }, 'rate-limit store unavailable; read allowed');
-        return;
-      }
-      throw error;
-    }
-    // The headers describe the budget that binds: this one unless the per-address one has less left.
-    const addressRemaining = reply.getHeader('ratelimit-remaining');
-    if (!decision.allowed || addressRemaining === undefined || decision.remaining < Number(addressRemaining)) setRateLimitHeaders(reply, decision);
-    if (!decision.allowed) throw tooManyRequests(decision);
+    // Reads stay up through a store outage; writes and scan starts do not.
+    await enforceRateTier(deps, reply, `rl:principal:${principal.type}:${principal.id}:${tierName}`, tier, {
+      failOpen: tierName === 'read',
+      headers: 'if-binding',
+    });
   });
 }

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Policy } from '../config/policy.schema.js';
 import { AppError, isAppError } from '../platform/errors.js';
-import type { RateDecision, Store } from '../platform/stores/store.js';
+import type { RateDecision, RateRule, Store } from '../platform/stores/store.js';
 import type { Logger } from '../platform/logger.js';
 
 /** Sets the RateLimit-* headers (and Retry-After when refused) from a GCRA decision. */
@@ -17,7 +17,34 @@ export const tooManyRequests = (decision: RateDecision) =>
     headers: { 'retry-after': String(Math.max(1, Math.ceil(decision.retryAfterSeconds))) },
   });
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+export const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * Spends one request of a tier's budget: the one mechanism behind every tier (per address,
+ * authentication, per principal). `failOpen` says what a store outage means for this request:
+ * allowed (logged) or refused with the store's 503. `headers: 'if-binding'` leaves headers an
+ * earlier tier set when that tier has less left.
+ */
+export async function enforceRateTier(
+  deps: { store: Pick<Store, 'consumeRate'>; logger: Pick<Logger, 'warn'> },
+  reply: FastifyReply,
+  key: string,
+  tier: RateRule,
+  options: { failOpen: boolean; headers?: 'always' | 'if-binding' },
+): Promise<void> {
+  let decision: RateDecision;
+  try {
+    decision = await deps.store.consumeRate(key, tier);
+  } catch (error) {
+    if (!options.failOpen) throw error;
+    deps.logger.warn({ err: isAppError(error) ? error.code : String(error) }, 'rate-limit store unavailable; request allowed');
+    return;
+  }
+  const earlierRemaining = reply.getHeader('ratelimit-remaining');
+  const binding = options.headers !== 'if-binding' || earlierRemaining === undefined || decision.remaining < Number(earlierRemaining);
+  if (!decision.allowed || binding) setRateLimitHeaders(reply, decision);
+  if (!decision.allowed) throw tooManyRequests(decision);
+}
 
 /**
  * Per-client-address tier (GCRA on the store), in onRequest so a flood is refused before its
@@ -37,19 +64,6 @@ export function registerIpRateLimit(
     consume(request, reply).then(() => done(), done);
   });
 
-  async function consume(request: FastifyRequest, reply: FastifyReply) {
-    const tier = deps.policy().rateLimits.perIp;
-    let decision: RateDecision;
-    try {
-      decision = await deps.store.consumeRate(`rl:ip:${request.ip}`, tier);
-    } catch (error) {
-      if (SAFE_METHODS.has(request.method)) {
-        deps.logger.warn({ err: isAppError(error) ? error.code : String(error) }, 'rate-limit store unavailable; read allowed');
-        return;
-      }
-      throw error;
-    }
-    setRateLimitHeaders(reply, decision);
-    if (!decision.allowed) throw tooManyRequests(decision);
-  }
+  const consume = (request: FastifyRequest, reply: FastifyReply) =>
+    enforceRateTier(deps, reply, `rl:ip:${request.ip}`, deps.policy().rateLimits.perIp, { failOpen: SAFE_METHODS.has(request.method) });
 }

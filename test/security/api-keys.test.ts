@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.js';
-import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
+import type { ApiKeyView, NewApiKeyView } from '../../src/modules/api-keys/api-keys.service.js';
+import { BOOTSTRAP_ADMIN, createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
  * API keys end to end (issue 3 item 6) through app.inject on the built app: shown once, stored
@@ -11,29 +12,10 @@ import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.j
  */
 
 type Response = Awaited<ReturnType<TestApp['app']['inject']>>;
-interface NewKey {
-  id: string;
-  name: string;
-  key: string;
-  prefix: string;
-  scopes: string[];
-  expiresAt: string | null;
-  createdAt: string;
-}
-interface KeyView {
-  id: string;
-  name: string;
-  prefix: string;
-  scopes: string[];
-  expiresAt: string | null;
-  lastUsedAt: string | null;
-  lastUsedIp: string | null;
-  revokedAt: string | null;
-  createdAt: string;
-}
+type NewKey = NewApiKeyView;
+type KeyView = ApiKeyView;
 
-const ROOT_EMAIL = 'root@example.test';
-const ROOT_PASSWORD = 'correct horse battery staple 42';
+const { email: ROOT_EMAIL, password: ROOT_PASSWORD } = BOOTSTRAP_ADMIN;
 const MEMBER_EMAIL = 'member@example.test';
 const MEMBER_PASSWORD = 'another long and unusual passphrase 97';
 const json = { 'content-type': 'application/json' };

@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../src/platform/clock.js';
 import { newId } from '../../src/platform/ids.js';
-import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
+import { BOOTSTRAP_ADMIN, createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
  * The password login flow end to end through app.inject on the built app: login, lockout,
@@ -39,8 +39,7 @@ interface Me {
   organisations: Array<{ id: string; name: string; slug: string; role: string }>;
 }
 
-const ROOT_EMAIL = 'root@example.test';
-const ROOT_PASSWORD = 'correct horse battery staple 42';
+const { email: ROOT_EMAIL, password: ROOT_PASSWORD } = BOOTSTRAP_ADMIN;
 const MAX_FAILURES = 3;
 const LOCK_MINUTES = 30;
 const THROTTLE_LIMIT = 5;

@@ -34,6 +34,9 @@ export const testKeysEnv = () => ({
   AUDIT_SIGNING_KEY: formatKeyring(generateKeyring()),
 });
 
+/** The platform super-admin every test backend bootstraps (owner of organisation `default`). */
+export const BOOTSTRAP_ADMIN = { email: 'root@example.test', password: 'correct horse battery staple 42' } as const;
+
 export interface TestBackend {
   /** Environment for loadConfig: embedded (temp DATA_DIR) or server (own schema). */
   env: Record<string, string>;
@@ -48,7 +51,7 @@ export interface TestBackend {
 export async function createTestBackend(): Promise<TestBackend> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'vutf-test-'));
   const server = serverUrls();
-  const base = { DATA_DIR: dataDir, NODE_ENV: 'test', LOG_LEVEL: 'silent', BOOTSTRAP_ADMIN_EMAIL: 'root@example.test', BOOTSTRAP_ADMIN_PASSWORD: 'correct horse battery staple 42' };
+  const base = { DATA_DIR: dataDir, NODE_ENV: 'test', LOG_LEVEL: 'silent', BOOTSTRAP_ADMIN_EMAIL: BOOTSTRAP_ADMIN.email, BOOTSTRAP_ADMIN_PASSWORD: BOOTSTRAP_ADMIN.password };
   if (!server) {
     const snapshot = new Blob([readFileSync(inject('pgliteSnapshotPath'))]);
     return {

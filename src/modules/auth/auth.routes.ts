@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Policy } from '../../config/policy.schema.js';
-import { setRateLimitHeaders, tooManyRequests } from '../../http/rate-limit.js';
+import { enforceRateTier } from '../../http/rate-limit.js';
 import { errorResponse } from '../../http/route-defaults.js';
 import type { Store } from '../../platform/stores/store.js';
 import type { AuthService } from './auth.service.js';
@@ -35,11 +35,8 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, 
    * The authentication tier per client address (TRUST_PROXY decides what that is). It fails
    * closed: with the store unreachable, no credential is checked at all (503).
    */
-  const throttle = async (request: FastifyRequest, reply: FastifyReply) => {
-    const decision = await store.consumeRate(`rl:auth:ip:${request.ip}`, policy().rateLimits.authentication);
-    setRateLimitHeaders(reply, decision);
-    if (!decision.allowed) throw tooManyRequests(decision);
-  };
+  const throttle = (request: FastifyRequest, reply: FastifyReply) =>
+    enforceRateTier({ store, logger: request.log }, reply, `rl:auth:ip:${request.ip}`, policy().rateLimits.authentication, { failOpen: false });
   const unauthorized = { 401: errorResponse('Not signed in, or the credentials were refused.') };
 
   app.post(

@@ -10,7 +10,7 @@ import type { AccessService } from './access.service.js';
 import type { AccessTokenService } from './access-token.service.js';
 import type { LockoutService } from './lockout.service.js';
 import type { PasswordPolicy } from './password-policy.js';
-import type { RefreshTokenService } from './refresh-token.service.js';
+import { invalidRefreshToken, type RefreshTokenService } from './refresh-token.service.js';
 import type { SessionRevocations } from './session-revocations.js';
 
 /** The token response of login and refresh (DESIGN §6). */
@@ -89,7 +89,7 @@ export function createAuthService(deps: {
       const access = await deps.access.resolve(family.userId, { tokenOrgId: family.orgId });
       if (!access) {
         await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeFamily(tx, family.familyId, 'user-disabled'));
-        throw new AppError(401, 'invalid_refresh_token', { detail: 'The refresh token is invalid or expired.' });
+        throw invalidRefreshToken();
       }
       return mint({ ...family, orgId: access.orgId }, rotated.token);
     },
