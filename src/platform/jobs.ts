@@ -4,7 +4,26 @@ import type { Db } from './db/database.js';
 import type { Clock } from './clock.js';
 
 /** Rows deleted per statement: batch work commits in bounded batches (DESIGN §5). */
-const PURGE_BATCH = 500;
+export const PURGE_BATCH = 500;
+
+/** The payload of every periodic housekeeping job: it takes its cutoffs from the clock, not the enqueuer. */
+export const EmptyPayload = Type.Object({}, { additionalProperties: false });
+
+/**
+ * Runs `deleteBatch` (one autocommitted statement deleting at most `batch` rows) until a batch comes
+ * back short or the queue asks the job to stop. Each statement commits on its own, so an interrupted
+ * run keeps its progress and the next run (handlers are idempotent) finishes the rest. Returns the
+ * number of rows deleted.
+ */
+export async function purgeInBatches(signal: AbortSignal, deleteBatch: (batch: number) => Promise<number>, batch = PURGE_BATCH): Promise<number> {
+  let total = 0;
+  for (;;) {
+    if (signal.aborted) return total;
+    const deleted = await deleteBatch(batch);
+    total += deleted;
+    if (deleted < batch) return total;
+  }
+}
 
 /**
  * Deletes Idempotency-Key records past their expiry. Idempotent: running twice deletes nothing
@@ -13,18 +32,15 @@ const PURGE_BATCH = 500;
 export const purgeIdempotencyRecordsJob = (deps: { db: Db; clock: Clock }) =>
   defineJob({
     name: 'platform.purge-idempotency-records',
-    payload: Type.Object({}, { additionalProperties: false }),
+    payload: EmptyPayload,
     attempts: 3,
     handler: async (_payload, context) => {
-      for (;;) {
-        if (context.signal.aborted) return;
+      await purgeInBatches(context.signal, async (batch) => {
         const result = await deps.db
           .deleteFrom('idempotencyRecords')
-          .where('id', 'in', (eb) =>
-            eb.selectFrom('idempotencyRecords').select('id').where('expiresAt', '<', deps.clock.now()).limit(PURGE_BATCH),
-          )
+          .where('id', 'in', (eb) => eb.selectFrom('idempotencyRecords').select('id').where('expiresAt', '<', deps.clock.now()).limit(batch))
           .executeTakeFirst();
-        if (Number(result.numDeletedRows) < PURGE_BATCH) return;
-      }
+        return Number(result.numDeletedRows);
+      });
     },
   });
