@@ -5,9 +5,12 @@
 //
 //   node bench/load.mjs --url http://127.0.0.1:8000/health/live [--connections 50] [--duration 10]
 //                       [--pipelining 1] [--timeout 10] [--header 'Name: value' ...]
+//                       [--method POST] [--rate 1000]
 //
-// Headers holding secrets can come from the environment instead of argv (argv is visible in ps):
-//   LOAD_HEADERS='{"authorization":"Bearer ..."}' node bench/load.mjs --url ...
+// Headers and bodies holding secrets come from the environment instead of argv (argv is visible in ps):
+//   LOAD_HEADERS='{"authorization":"Bearer ..."}' LOAD_BODY='{"email":...}' node bench/load.mjs --url ...
+// A body is sent as application/json. --rate caps the offered load at that many requests per second
+// over all connections (autocannon's overallRate): latency at a fixed rate instead of at saturation.
 //
 // Output fields: requestsPerSec (autocannon's mean of per-second samples), latencyP50Ms,
 // latencyP99Ms and latencyMeanMs (of 2xx responses, computed here from every response time at
@@ -62,13 +65,17 @@ async function main() {
   const duration = positive(options.duration, 'duration', 10);
   const pipelining = Math.round(positive(options.pipelining, 'pipelining', 1));
   const timeout = positive(options.timeout, 'timeout', 10);
+  const method = (options.method ?? 'GET').toUpperCase();
+  const overallRate = options.rate === undefined ? undefined : Math.round(positive(options.rate, 'rate'));
+  const body = process.env.LOAD_BODY;
+  if (body !== undefined) headers['content-type'] = 'application/json';
 
   // Every 2xx response time, as autocannon measures it (ms, float); bounded so a very long run
   // cannot exhaust memory (beyond the cap the percentiles come from the first MAX_SAMPLES).
   const MAX_SAMPLES = 20_000_000;
   let samples = new Float64Array(1 << 16);
   let count = 0;
-  const instance = autocannon({ url: url.href, connections, duration, pipelining, timeout, headers });
+  const instance = autocannon({ url: url.href, connections, duration, pipelining, timeout, headers, method, body, ...(overallRate ? { overallRate } : {}) });
   instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
     if (statusCode < 200 || statusCode > 299 || count >= MAX_SAMPLES) return;
     if (count === samples.length) {
@@ -91,6 +98,8 @@ async function main() {
       connections,
       durationS: duration,
       pipelining,
+      method,
+      offeredRate: overallRate ?? null,
       requestsPerSec: result.requests.average,
       latencyP50Ms: percentile(50),
       latencyP99Ms: percentile(99),

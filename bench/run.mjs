@@ -1,4 +1,4 @@
-/* global process, console, fetch, AbortSignal, setTimeout, clearTimeout -- Node globals (the lint config declares none for .mjs files) */
+/* global process, console, fetch, AbortSignal -- Node globals (the lint config declares none for .mjs files) */
 /* eslint-disable security/detect-non-literal-fs-filename -- every path is built here, under bench/results or a temp dir */
 // Benchmark orchestrator (`npm run bench`, which builds first; this script builds nothing).
 //
@@ -18,25 +18,14 @@
 //   BENCH_KEEP_DATA (unset; 1 = keep the temporary DATA_DIR)
 // Exit codes: 0 measured; 1 failed (start-up, crash, time-out, or a measurement with errors or
 // non-2xx answers); 2 BENCH_ENFORCE=1 and the ratio is below target; 130 interrupted.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const HOST = '127.0.0.1';
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const benchDir = path.join(repoRoot, 'bench');
-const resultsDir = path.join(benchDir, 'results');
-
-function intEnv(name, fallback, minimum) {
-  const raw = process.env[name];
-  const value = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value < minimum) throw new Error(`${name} must be a number ≥ ${minimum}, got ${raw}`);
-  return value;
-}
+import {
+  HOST, benchDir, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad as runLoadWith, serviceEnv,
+  startLogged, stopAllChildren, summarise, superviseRun, tail, waitForOk,
+} from './lib.mjs';
 
 const settings = {
   rounds: Math.round(intEnv('BENCH_ROUNDS', 3, 1)),
@@ -50,161 +39,18 @@ const settings = {
   keepData: process.env.BENCH_KEEP_DATA === '1',
 };
 
-// ---------------------------------------------------------------------------------------------
-// Child processes: every one is tracked and ended on success, error, SIGINT/SIGTERM and exit.
-
-const children = new Map(); // ChildProcess -> name
-
-function track(child, name) {
-  children.set(child, name);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-const hasExited = (child) => child.exitCode !== null || child.signalCode !== null;
-
-function waitForExit(child, timeoutMs) {
-  if (hasExited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** SIGTERM (the service drains and closes PGlite), then SIGKILL if it does not exit in time. */
-async function stopChild(child, graceMs = 15_000) {
-  if (hasExited(child)) return;
-  child.kill('SIGTERM');
-  if (await waitForExit(child, graceMs)) return;
-  console.error(`bench: ${children.get(child) ?? 'child'} did not stop in ${graceMs} ms; killing it`);
-  child.kill('SIGKILL');
-  await waitForExit(child, 5000);
-}
-
 let tempDir;
 let cleanupPromise;
 /** Idempotent: every caller waits for the same, complete cleanup. */
 function cleanup() {
   cleanupPromise ??= (async () => {
-    await Promise.all([...children.keys()].map((child) => stopChild(child)));
+    await stopAllChildren();
     if (tempDir && !settings.keepData) rmSync(tempDir, { recursive: true, force: true });
   })();
   return cleanupPromise;
 }
-let interrupted = false;
 
-// Last resort if the process exits some other way: no child may outlive the benchmark.
-process.on('exit', () => {
-  for (const child of children.keys()) if (!hasExited(child)) child.kill('SIGKILL');
-});
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\nbench: ${signal}, stopping child processes`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function median(values) {
-  const sorted = values.filter((value) => typeof value === 'number' && Number.isFinite(value)).sort((a, b) => a - b);
-  if (sorted.length === 0) return null;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-const tail = (file, lines = 20) => {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
-};
-
-/** Starts a node script with stdout and stderr going to a log file. */
-function startLogged(name, args, env, logFile) {
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: ['ignore', fd, fd] });
-  closeSync(fd);
-  return track(child, name);
-}
-
-/** Polls `url` until it answers 200; fails early if the process exits, or at the deadline. */
-async function waitForOk(url, child, name, logFile, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (hasExited(child)) throw new Error(`${name} exited (code ${child.exitCode ?? child.signalCode}) before ${url} was ready:\n${tail(logFile)}`);
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (response.status === 200) return;
-      last = `HTTP ${response.status}`;
-    } catch (error) {
-      last = error.cause?.code ?? error.message;
-    }
-    await sleep(250);
-  }
-  throw new Error(`${name}: ${url} not ready within ${timeoutMs / 1000} s (last: ${last}):\n${tail(logFile)}`);
-}
-
-/** One bench/load.mjs process; resolves with its JSON line. */
-function runLoad(url, durationS) {
-  const args = [path.join(benchDir, 'load.mjs'), '--url', url, '--connections', String(settings.connections), '--duration', String(durationS)];
-  const child = track(spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] }), 'load generator');
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const limitMs = (durationS + 30) * 1000;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`load generator overran ${limitMs / 1000} s on ${url}`));
-    }, limitMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator failed on ${url} (${code ?? signal}): ${stderr.trim()}`));
-      try {
-        resolve(JSON.parse(stdout.trim().split('\n').at(-1)));
-      } catch {
-        reject(new Error(`load generator printed no JSON for ${url}: ${stdout.trim()} ${stderr.trim()}`));
-      }
-    });
-  });
-}
-
-const fmt = (value, digits = 0) => (value === null || value === undefined ? '-' : value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-
-function peakRssMiB(pid) {
-  try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Math.round(Number(match[1]) / 1024) : null;
-  } catch {
-    return null;
-  }
-}
+const runLoad = (url, durationS) => runLoadWith(url, { connections: settings.connections, durationS });
 
 // ---------------------------------------------------------------------------------------------
 
@@ -231,11 +77,7 @@ async function main() {
   const baselineUrl = `http://${HOST}:${baselinePort}`;
 
   // Embedded mode on purpose: whatever server-mode variables the caller has are not passed on.
-  const serverEnv = { ...process.env };
-  for (const name of ['DATABASE_URL', 'REDIS_URL', 'JWT_SIGNING_KEYS', 'ENCRYPTION_KEYRING', 'BLIND_INDEX_KEY', 'AUDIT_SIGNING_KEY', 'NODE_ENV', 'PUBLIC_URL', 'TRUST_PROXY', 'OTEL_EXPORTER_OTLP_ENDPOINT']) {
-    delete serverEnv[name];
-    delete serverEnv[`${name}_FILE`];
-  }
+  const serverEnv = serviceEnv();
   Object.assign(serverEnv, {
     PORT: String(serverPort),
     HOST,
@@ -310,13 +152,6 @@ async function main() {
   const serverPeakRssMiB = peakRssMiB(server.pid);
   const baselinePeakRssMiB = peakRssMiB(baseline.pid);
 
-  const summarise = (runs) => ({
-    requestsPerSec: median(runs.map((run) => run.requestsPerSec)),
-    latencyP50Ms: median(runs.map((run) => run.latencyP50Ms)),
-    latencyP99Ms: median(runs.map((run) => run.latencyP99Ms)),
-    non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
-    errors: runs.reduce((sum, run) => sum + run.errors + run.timeouts, 0),
-  });
   const summary = Object.fromEntries(Object.entries(samples).map(([key, runs]) => [key, summarise(runs)]));
   const ratio = summary.serverLive.requestsPerSec / summary.baselineLive.requestsPerSec;
   const pairedRatios = samples.serverLive.map((run, index) => run.requestsPerSec / samples.baselineLive[index].requestsPerSec);
@@ -370,24 +205,4 @@ async function main() {
 
 // Bounded in time whatever happens: start-up, warm-ups and rounds, each with a margin.
 const budgetS = settings.readyTimeoutS + 3 * (settings.warmupS + 30) + settings.rounds * 3 * (settings.durationS + 30) + 60;
-const watchdog = setTimeout(() => {
-  console.error(`bench: overran its ${budgetS} s budget; stopping`);
-  cleanup().finally(() => process.exit(1));
-}, budgetS * 1000);
-watchdog.unref();
-
-main().then(
-  async (code) => {
-    clearTimeout(watchdog);
-    await cleanup();
-    process.exit(code);
-  },
-  async (error) => {
-    clearTimeout(watchdog);
-    // After a signal the failures are only the children being stopped; the signal handler exits.
-    if (interrupted) return;
-    console.error(`bench: ${error.message}`);
-    await cleanup();
-    process.exit(1);
-  },
-);
+superviseRun(cleanup, budgetS)(main());
