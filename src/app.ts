@@ -5,7 +5,7 @@ import { registerAuthentication } from './http/authentication.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerJsonBody } from './http/json-body.js';
 import { ProblemSchema } from './http/problem.js';
-import { registerIpRateLimit } from './http/rate-limit.js';
+import { authenticationThrottle, registerIpRateLimit } from './http/rate-limit.js';
 import { registerPrincipalRateLimit } from './http/principal-rate-limit.js';
 import { registerRequestContext, requestIdFrom } from './http/request-context.js';
 import { registerRouteDefaults } from './http/route-defaults.js';
@@ -16,7 +16,13 @@ import { registerApiDocs } from './http/api-docs.js';
 import { healthRoutes } from './modules/health/health.routes.js';
 import { jwksRoutes } from './modules/auth/jwks.routes.js';
 import { authRoutes } from './modules/auth/auth.routes.js';
+import { passwordResetRoutes } from './modules/auth/password-reset.routes.js';
+import { unlockRoutes } from './modules/auth/unlock.routes.js';
+import { registrationRoutes } from './modules/auth/registration.routes.js';
+import { invitationsRoutes } from './modules/invitations/invitations.routes.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { usersAdminRoutes } from './modules/users/users-admin.routes.js';
+import { membersRoutes } from './modules/orgs/members.routes.js';
 import { orgsRoutes } from './modules/orgs/orgs.routes.js';
 import { policyRoutes } from './modules/policy/policy.routes.js';
 import { apiKeysRoutes } from './modules/api-keys/api-keys.routes.js';
@@ -73,12 +79,21 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await registerApiDocs(app, { enabled: config.docsEnabled, publicUrl: config.publicUrl });
 
   // 9. Handlers, grouped by trust boundary.
+  const authThrottle = authenticationThrottle({ store: container.store, policy: () => container.policy.current() });
   await app.register(healthRoutes, { health: container.health, metrics: container.metrics, about: container.about });
   await app.register(jwksRoutes, { accessTokens: container.services.accessTokens });
   await app.register(
     async (api) => {
-      await api.register(authRoutes, { auth: container.services.auth, store: container.store, policy: () => container.policy.current() });
-      await api.register(usersRoutes, { users: container.services.users, auth: container.services.auth });
+      await api.register(authRoutes, { auth: container.services.auth, throttle: authThrottle });
+      await api.register(passwordResetRoutes, { passwordReset: container.services.passwordReset, throttle: authThrottle });
+      await api.register(unlockRoutes, { unlock: container.services.unlock, runWrite: container.runWrite });
+      await api.register(usersRoutes, {
+        users: container.services.users,
+        auth: container.services.auth,
+        runWrite: container.runWrite,
+        userChanged: (userId) => container.services.access.invalidate(userId),
+      });
+      await api.register(usersAdminRoutes, { usersAdmin: container.services.usersAdmin, runWrite: container.runWrite });
       await api.register(orgsRoutes, {
         orgs: container.services.orgs,
         runWrite: container.runWrite,
@@ -86,6 +101,18 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       });
       await api.register(policyRoutes, { policy: container.policy });
       await api.register(apiKeysRoutes, { apiKeys: container.services.apiKeys, runWrite: container.runWrite });
+      await api.register(membersRoutes, {
+        members: container.services.members,
+        runWrite: container.runWrite,
+        membershipChanged: (userId) => container.services.access.invalidate(userId),
+      });
+      await api.register(invitationsRoutes, {
+        invitations: container.services.invitations,
+        runWrite: container.runWrite,
+        throttle: authThrottle,
+        membershipChanged: (userId) => container.services.access.invalidate(userId),
+      });
+      await api.register(registrationRoutes, { registration: container.services.registration, throttle: authThrottle });
     },
     { prefix: '/api/v1' },
   );

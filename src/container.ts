@@ -4,40 +4,28 @@ import type { Config } from './config/config.js';
 import { resolveKeys, type Keys } from './config/keys.js';
 import { buildPolicy, readPolicyFile, watchPolicyFile, type PolicyWatcher } from './config/policy-file.js';
 import { systemClock, type Clock } from './platform/clock.js';
-import { createBlindIndex, createFieldCipher, createPasswordHasher } from './platform/crypto/index.js';
+import { createBlindIndex, createFieldCipher } from './platform/crypto/index.js';
 import { openDatabase, type DatabaseHandle } from './platform/db/database.js';
 import { isDatabaseUnavailable } from './platform/db/database-errors.js';
 import { migrateToLatest } from './platform/db/migrator.js';
 import { purgeIdempotencyRecordsJob } from './platform/jobs.js';
 import { createLogger, type Logger } from './platform/logger.js';
 import { createJobQueue, createJobRegistry } from './platform/queue/index.js';
+import { schedulePeriodic } from './platform/queue/schedule-periodic.js';
 import { createCircuitBreaker } from './platform/resilience/circuit-breaker.js';
 import { createStore, type Store } from './platform/stores/index.js';
 import type { Authenticator } from './http/principal.js';
 import { createWriteRunner } from './http/idempotency.js';
+import { createIdentityModules } from './container-identity.js';
 import { createHealthService } from './modules/health/health.service.js';
 import { createMetricsTokenAuthenticator } from './modules/health/metrics-token.authenticator.js';
-import { createMembershipsRepo } from './modules/orgs/memberships.repo.js';
-import { createOrgsRepo } from './modules/orgs/orgs.repo.js';
-import { createOrgsService } from './modules/orgs/orgs.service.js';
 import { createPolicyRepo } from './modules/policy/policy.repo.js';
 import { createPolicyService } from './modules/policy/policy.service.js';
-import { createAccessTokenService } from './modules/auth/access-token.service.js';
-import { createAccessService } from './modules/auth/access.service.js';
-import { createAuthService } from './modules/auth/auth.service.js';
-import { createBearerAuthenticator } from './modules/auth/bearer.authenticator.js';
-import { createLockoutService } from './modules/auth/lockout.service.js';
-import { loadPasswordBlocklist } from './modules/auth/password-blocklist.js';
-import { createPasswordPolicy } from './modules/auth/password-policy.js';
-import { createZxcvbnEstimator } from './modules/auth/password-policy-strength.js';
-import { createRefreshTokenService } from './modules/auth/refresh-token.service.js';
-import { createSessionRevocations } from './modules/auth/session-revocations.js';
-import { createUsersService } from './modules/users/users.service.js';
-import { createBootstrapService } from './modules/users/bootstrap.service.js';
-import { createUsersRepo } from './modules/users/users.repo.js';
-import { createApiKeyAuthenticator } from './modules/api-keys/api-key.authenticator.js';
-import { createApiKeysRepo } from './modules/api-keys/api-keys.repo.js';
-import { createApiKeysService } from './modules/api-keys/api-keys.service.js';
+import { createEmailTokensRepo } from './modules/auth/email-tokens.repo.js';
+import { authHousekeepingJobs } from './modules/auth/auth.jobs.js';
+import { deliverOutboxJob, purgeSentMailJob } from './modules/mail/mail.jobs.js';
+import { createMailRepo } from './modules/mail/mail.repo.js';
+import { createSmtpTransport } from './modules/mail/mail.transport.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -105,7 +93,19 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const redisPrefix = overrides.redisPrefix ?? 'vutf';
     const store: Store = await createStore({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:store`, clock, logger });
     closers.push(() => store.close());
-    const registry = createJobRegistry([purgeIdempotencyRecordsJob({ db, clock })]);
+    const mailRepo = createMailRepo({ cipher });
+    const emailTokensRepo = createEmailTokensRepo({ cipher });
+    // Without SMTP_URL mail stays in the outbox table (DESIGN §7): no transport, no relay job.
+    const mailTransport = config.smtpUrl
+      ? createSmtpTransport({ smtpUrl: config.smtpUrl, from: config.mailFrom ?? `no-reply@${new URL(config.publicUrl).hostname}` })
+      : undefined;
+    if (mailTransport) closers.push(() => mailTransport.close());
+    const registry = createJobRegistry([
+      purgeIdempotencyRecordsJob({ db, clock }),
+      ...authHousekeepingJobs({ db, clock, emailTokensRepo }),
+      purgeSentMailJob({ db, clock, mailRepo }),
+      ...(mailTransport ? [deliverOutboxJob({ db, clock, mailRepo, transport: mailTransport, logger })] : []),
+    ]);
     const queue = createJobQueue({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:jobs`, registry, logger, clock });
     closers.push(() => queue.close());
 
@@ -123,75 +123,12 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       closers.push(() => policyWatcher?.stop());
     }
 
-    const passwordHasher = createPasswordHasher({
-      memoryCostKiB: initialPolicy.policy.password.hashMemoryCostKiB,
-      timeCost: initialPolicy.policy.password.hashTimeCost,
-      parallelism: initialPolicy.policy.password.hashParallelism,
-    });
-    const usersRepo = createUsersRepo({ db, cipher, blindIndex });
-    const orgsRepo = createOrgsRepo({ db });
-    const membershipsRepo = createMembershipsRepo();
-    const orgs = createOrgsService({ db, orgsRepo, membershipsRepo, clock });
-    // The API is its own audience; the OAuth/OIDC server will share the issuer and the JWKS.
-    const accessTokens = createAccessTokenService({
-      keyring: keys.JWT_SIGNING_KEYS,
-      issuer: config.publicUrl,
-      audience: `${config.publicUrl}/api`,
-      clock,
-      ttlSeconds: () => policy.current().tokens.accessTtlSeconds,
-    });
-    const access = createAccessService({
-      store,
-      cacheTtlSeconds: 30,
-      loadGrants: async (userId) => {
-        const [grants, memberships] = await Promise.all([usersRepo.findGrants(db, userId), membershipsRepo.listForUser(db, userId)]);
-        if (!grants) return undefined;
-        return {
-          status: grants.status,
-          platformRole: grants.platformRole,
-          mustChangePassword: grants.mustChangePassword,
-          credentialsChangedAtMs: grants.credentialsChangedAt?.getTime() ?? null,
-          memberships,
-        };
-      },
-    });
-    const refreshTokens = createRefreshTokenService({
-      db,
-      clock,
-      lifetimes: () => {
-        const { refreshIdleMinutes, refreshAbsoluteHours } = policy.current().tokens;
-        return { idleSeconds: refreshIdleMinutes * 60, absoluteSeconds: refreshAbsoluteHours * 3600 };
-      },
-    });
-    const passwordPolicy = createPasswordPolicy({
-      blocklist: loadPasswordBlocklist(),
-      policy: () => policy.current().password,
-      strength: createZxcvbnEstimator(),
-    });
-    const sessions = createSessionRevocations({ store, clock });
-    const auth = createAuthService({
-      db,
-      clock,
-      blindIndex,
-      passwordHasher,
-      passwordPolicy,
-      usersRepo,
-      membershipsRepo,
-      lockout: createLockoutService({ db, clock, policy: () => policy.current().lockout }),
-      refreshTokens,
-      accessTokens,
-      access,
-      sessions,
-    });
-    const apiKeysRepo = createApiKeysRepo({ db, cipher });
-    const apiKeys = createApiKeysService({ apiKeysRepo, blindIndex, clock });
-    const users = createUsersService({ db, usersRepo, orgsRepo, membershipsRepo });
-    const bootstrap = createBootstrapService({ db, usersRepo, orgsRepo, membershipsRepo, passwordHasher, clock, logger });
+    const identity = createIdentityModules({ config, keys, db, store, clock, cipher, blindIndex, policy, initialPolicy, logger, mailRepo, emailTokensRepo });
+    const { bootstrap, ...services } = identity.services;
     await bootstrap.ensureAdmin({
       mode: config.mode,
       dataDir: config.dataDir,
       admin: config.bootstrapAdmin,
-      minPasswordLength: policy.current().password.minLength,
     });
 
     const health = createHealthService({
@@ -209,17 +146,17 @@ export async function createContainer(config: Config, overrides: ContainerOverri
 
     if (overrides.runJobs ?? config.mode === 'embedded') {
       await queue.start();
-      // Hourly housekeeping; the hour in the job id makes many processes enqueue it once.
-      const schedule = () => {
-        const hour = Math.floor(clock.nowMs() / 3_600_000);
-        queue.enqueue('platform.purge-idempotency-records', {}, { jobId: `purge-idempotency-${hour}` }).catch((error: unknown) => {
-          logger.warn({ err: (error as Error).message }, 'could not schedule the idempotency purge');
-        });
-      };
-      const timer = setInterval(schedule, 3_600_000);
-      timer.unref();
-      closers.push(() => clearInterval(timer));
-      schedule();
+      // The slot in each job id makes many processes enqueue a periodic job once (schedule-periodic.ts).
+      const hourly = 3_600_000;
+      const scheduler = schedulePeriodic({ queue, clock, logger }, [
+        { name: 'platform.purge-idempotency-records', everyMs: hourly },
+        { name: 'auth.purge-login-attempts', everyMs: hourly },
+        { name: 'auth.purge-refresh-families', everyMs: hourly },
+        { name: 'auth.purge-email-tokens', everyMs: hourly },
+        { name: 'mail.purge-sent', everyMs: hourly },
+        ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
+      ]);
+      closers.push(() => scheduler.stop());
     }
 
     return {
@@ -233,20 +170,15 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       queue,
       cipher,
       blindIndex,
-      passwordHasher,
+      passwordHasher: identity.passwordHasher,
       policy,
       policyWatcher,
       metrics,
       health,
       runWrite: createWriteRunner({ db, cipher, clock, retentionHours: () => policy.current().retention.idempotencyRecordsHours }),
-      authenticators: [
-        createMetricsTokenAuthenticator(config.metricsToken),
-        createBearerAuthenticator({ accessTokens, access, sessions }),
-        createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock }),
-        ...(overrides.authenticators ?? []),
-      ],
-      services: { orgs, accessTokens, access, auth, users, apiKeys },
-      repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo },
+      authenticators: [createMetricsTokenAuthenticator(config.metricsToken), ...identity.authenticators, ...(overrides.authenticators ?? [])],
+      services,
+      repos: identity.repos,
       about: () => {
         const applied = policy.applied();
         return { mode: config.mode, version: VERSION, startedAt, policySequence: applied.sequence, policyHash: applied.contentHash };

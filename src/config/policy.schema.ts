@@ -32,6 +32,13 @@ export const PolicySchema = Type.Object(
       windowMinutes: Int(15, 1, 1440, 'Window in which failures count.'),
       lockMinutes: Int(30, 1, 10_080, 'How long a lock lasts before it lifts by itself.'),
     }),
+    accounts: Section({
+      selfRegistration: Type.Boolean({ default: false, description: 'Anyone may create an account (confirmed by mail); off by default.' }),
+      invitationTtlHours: Int(72, 1, 720, 'How long an invitation can be accepted.'),
+      registrationTtlHours: Int(24, 1, 168, 'How long a self-registration confirmation stays valid.'),
+      passwordResetTtlMinutes: Int(15, 5, 60, 'How long a password-reset token stays valid.'),
+      mailPerRecipientPerHour: Int(3, 1, 100, 'Mails that anonymous requests (password reset, self-registration) may send to one address per hour.'),
+    }),
     sessions: Section({
       idleTimeoutMinutes: Int(15, 1, 1440, 'Idle timeout of a browser session.'),
       privilegedIdleTimeoutMinutes: Int(10, 1, 1440, 'Idle timeout for owners and admins.'),

@@ -118,6 +118,59 @@ export interface ApiKeysTable extends CommonColumns {
   revokedBy: string | null;
 }
 
+export type EmailTokenPurpose = 'invitation' | 'password-reset' | 'registration';
+
+/** A single-use token sent by mail: only its SHA-256 digest is stored; recipient and payload are envelopes. */
+export interface EmailTokensTable {
+  id: string;
+  purpose: EmailTokenPurpose;
+  tokenHash: Buffer;
+  email: Buffer;
+  emailIndex: Buffer;
+  userId: string | null;
+  orgId: string | null;
+  role: OrgRole | null;
+  payload: Buffer | null;
+  createdBy: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+  usedAt: Date | null;
+  usedBy: string | null;
+  revokedAt: Date | null;
+  revokedBy: string | null;
+}
+
+export type MailStatus = 'pending' | 'sent' | 'failed';
+
+/** An outgoing message, written in the transaction that caused it; recipient and body are envelopes. */
+export interface MailOutboxTable {
+  id: string;
+  template: string;
+  recipient: Buffer;
+  recipientIndex: Buffer;
+  subject: string;
+  body: Buffer;
+  status: Generated<MailStatus>;
+  attempts: Generated<number>;
+  nextAttemptAt: Date;
+  lastError: string | null;
+  createdAt: Date;
+  sentAt: Date | null;
+}
+
+/** Append-only sign-in events (success, failure, lock, unlock) until the audit trail chains them. */
+export interface AuthEventsTable {
+  id: string;
+  type: string;
+  userId: string | null;
+  emailIndex: Buffer | null;
+  actorId: string | null;
+  ip: Buffer | null;
+  requestId: string | null;
+  detail: ColumnType<Record<string, unknown>, string | undefined, never>;
+  createdAt: Date;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -128,4 +181,7 @@ export interface Database {
   refreshTokenFamilies: RefreshTokenFamiliesTable;
   refreshTokens: RefreshTokensTable;
   apiKeys: ApiKeysTable;
+  emailTokens: EmailTokensTable;
+  mailOutbox: MailOutboxTable;
+  authEvents: AuthEventsTable;
 }

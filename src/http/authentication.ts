@@ -20,7 +20,7 @@ export function registerAuthentication(app: FastifyInstance, authenticators: rea
     authorise(request, access.permission).then(() => done(), done);
   });
 
-  async function authorise(request: FastifyRequest, permission: string) {
+  async function authorise(request: FastifyRequest, permission: string | readonly string[]) {
     for (const authenticate of authenticators) {
       const principal = await authenticate(request);
       if (principal) {
@@ -29,7 +29,8 @@ export function registerAuthentication(app: FastifyInstance, authenticators: rea
       }
     }
     if (!request.principal) throw errors.unauthorized();
-    if (!request.principal.permissions.has(permission)) {
+    const anyOf = typeof permission === 'string' ? [permission] : permission;
+    if (!anyOf.some((candidate) => request.principal!.permissions.has(candidate))) {
       if (request.principal.passwordChangeRequired) {
         throw new AppError(403, 'password_change_required', { detail: 'Change your password (POST /api/v1/users/me/password) before anything else.' });
       }

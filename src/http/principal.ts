@@ -23,8 +23,8 @@ export interface Principal {
 /** Returns a principal, undefined when its credential kind is absent, or throws 401 when it is invalid. */
 export type Authenticator = (request: FastifyRequest) => Promise<Principal | undefined>;
 
-/** What a route declares: public, or the permission its caller needs. */
-export type RouteAccess = { public: true } | { permission: string };
+/** What a route declares: public, or the permission its caller needs (a list: any one of them). */
+export type RouteAccess = { public: true } | { permission: string | readonly string[] };
 
 declare module 'fastify' {
   interface FastifyRequest {

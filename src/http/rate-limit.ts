@@ -47,6 +47,16 @@ export async function enforceRateTier(
 }
 
 /**
+ * The authentication tier per client address (TRUST_PROXY decides what that is), as a preHandler for
+ * every public route that takes a credential or a mailed token. One budget shared by all of them (same
+ * key as login), and it fails closed: with the store unreachable nothing is checked at all (503).
+ */
+export const authenticationThrottle =
+  (deps: { store: Pick<Store, 'consumeRate'>; policy: () => Policy }) =>
+  (request: FastifyRequest, reply: FastifyReply): Promise<void> =>
+    enforceRateTier({ store: deps.store, logger: request.log }, reply, `rl:auth:ip:${request.ip}`, deps.policy().rateLimits.authentication, { failOpen: false });
+
+/**
  * Per-client-address tier (GCRA on the store), in onRequest so a flood is refused before its
  * body is read. Failure policy when the store is down: safe methods stay open (logged), anything
  * that changes state fails closed with 503. Liveness and readiness probes are exempt: a load

@@ -110,7 +110,9 @@ function undeclaredAccess(routes: readonly RegisteredRoute[]): string[] {
       typeof access === 'object' &&
       access !== null &&
       (('public' in access && access.public === true) ||
-        ('permission' in access && typeof access.permission === 'string' && access.permission.length > 0));
+        ('permission' in access &&
+          [access.permission].flat().length > 0 &&
+          [access.permission].flat().every((permission) => typeof permission === 'string' && permission.length > 0)));
     return declared ? [] : [`${methods.join(',')} ${url}`];
   });
 }

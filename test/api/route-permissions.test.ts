@@ -14,8 +14,8 @@ describe('route permissions', () => {
   it('[ASVS 8.1.1] every permission a route declares exists in the role table (a typo would lock everyone out)', () => {
     const declared = t.app
       .routeList()
-      .map((route) => (route.options.config as { access?: { permission?: string } } | undefined)?.access?.permission)
-      .filter((permission): permission is string => permission !== undefined);
+      .flatMap((route) => (route.options.config as { access?: { permission?: string | string[] } } | undefined)?.access?.permission ?? [])
+      .flatMap((permission) => (typeof permission === 'string' ? [permission] : permission));
     expect(declared.length).toBeGreaterThan(0);
     for (const permission of declared) expect(ALL_PERMISSIONS.has(permission), permission).toBe(true);
   });

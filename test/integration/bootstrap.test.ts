@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { createContainer, type Container } from '../../src/container.js';
 import { BootstrapError, createBootstrapService, INITIAL_PASSWORD_FILE } from '../../src/modules/users/bootstrap.service.js';
+import { loadPasswordBlocklist } from '../../src/modules/auth/password-blocklist.js';
+import { createPasswordPolicy } from '../../src/modules/auth/password-policy.js';
+import { createZxcvbnEstimator } from '../../src/modules/auth/password-policy-strength.js';
 import { systemClock } from '../../src/platform/clock.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { serverUrls, uniqueName } from '../setup/environment.js';
@@ -290,7 +293,7 @@ describe('a bootstrap password shorter than the policy minimum', () => {
     const stored = await backend();
     const failed = start(stored, { BOOTSTRAP_ADMIN_EMAIL: 'root@example.test', BOOTSTRAP_ADMIN_PASSWORD: short }, true);
     await expect(failed).rejects.toThrow(BootstrapError);
-    await expect(failed).rejects.toThrow(/at least 15 characters/);
+    await expect(failed).rejects.toThrow(/password_too_short.*at least 15 characters/);
 
     // The failed start released everything (embedded: the data-dir lock) and created no user.
     const next = await start(stored, { BOOTSTRAP_ADMIN_EMAIL: 'root@example.test', BOOTSTRAP_ADMIN_PASSWORD: BOOTSTRAP_PASSWORD }, false);
@@ -313,12 +316,46 @@ describe('a bootstrap password shorter than the policy minimum', () => {
     const stored = await backend();
     const policyFile = path.join(stored.env.DATA_DIR!, 'policy.yaml');
     writeFileSync(policyFile, 'password:\n  minLength: 12\n');
-    const { container } = await start(stored, { POLICY_FILE: policyFile, BOOTSTRAP_ADMIN_EMAIL: 'root@example.test', BOOTSTRAP_ADMIN_PASSWORD: 'twelve chars' }, true);
+    // 12 characters, random enough for the strength rule (the policy applies whole, not only its length).
+    const { container } = await start(stored, { POLICY_FILE: policyFile, BOOTSTRAP_ADMIN_EMAIL: 'root@example.test', BOOTSTRAP_ADMIN_PASSWORD: 'qk7!Vz2#rP9w' }, true);
     try {
       expect(await superAdmins(container)).toBe(1);
     } finally {
       await stop(container);
     }
+  });
+});
+
+describe('[ASVS 6.4.1] a bootstrap password the password policy refuses', () => {
+  const root = 'root@example.test';
+
+  it.each([
+    ['blocklisted', 'films+pic+galeries', 'password_blocklisted'],
+    ['too weak', 'passwordpassword', 'password_too_weak'],
+    ['identity-derived', 'rootpassword12345', 'password_contains_identity'],
+  ])('refuses the %s password at start, naming the rule and never the password, and creates nothing', async (_label, password, rule) => {
+    const stored = await backend();
+    const failed = start(stored, { BOOTSTRAP_ADMIN_EMAIL: root, BOOTSTRAP_ADMIN_PASSWORD: password }, true);
+    await expect(failed).rejects.toThrow(BootstrapError);
+    const error = (await failed.catch((caught: unknown) => caught)) as Error;
+    expect(error.message).toContain(rule);
+    expect(error.message).toContain('BOOTSTRAP_ADMIN_PASSWORD');
+    expect(error.message).not.toContain(password);
+
+    // Nothing was written: the next start with a good password creates the one admin.
+    const next = await start(stored, { BOOTSTRAP_ADMIN_EMAIL: root, BOOTSTRAP_ADMIN_PASSWORD: BOOTSTRAP_PASSWORD }, false);
+    try {
+      expect(await superAdmins(next.container)).toBe(1);
+      const { user } = await adminOf(next.container, root);
+      expect(await next.container.passwordHasher.verify(user.passwordHash!, BOOTSTRAP_PASSWORD)).toBe(true);
+    } finally {
+      await stop(next.container);
+    }
+  });
+
+  it('checks the display name too: a password containing "administrator" is refused', async () => {
+    const stored = await backend();
+    await expect(start(stored, { BOOTSTRAP_ADMIN_EMAIL: root, BOOTSTRAP_ADMIN_PASSWORD: 'Administrator-Kx93-Vq71-Lm' }, true)).rejects.toThrow(/password_contains_identity/);
   });
 });
 
@@ -352,6 +389,11 @@ describe('ensureAdmin in server mode (service with fakes)', () => {
       orgsRepo: { insert: vi.fn(() => Promise.resolve({ id: 'org-1' })) },
       membershipsRepo: { insert: vi.fn(() => Promise.resolve({})) },
       passwordHasher: { hash: vi.fn((password: string) => Promise.resolve(`hashed:${password}`)) },
+      passwordPolicy: createPasswordPolicy({
+        blocklist: loadPasswordBlocklist(),
+        policy: () => ({ minLength: 15, minLengthWithMfa: 8, maxLength: 128, minStrengthScore: 3 }),
+        strength: createZxcvbnEstimator(),
+      }),
       clock: systemClock,
       logger: { info: vi.fn(), warn: vi.fn() },
     };
@@ -365,7 +407,7 @@ describe('ensureAdmin in server mode (service with fakes)', () => {
 
   it('refuses to start with no admin and no bootstrap values, writing nothing', async () => {
     const { deps, service } = fakes(0);
-    const result = service.ensureAdmin({ mode: 'server', dataDir, admin: undefined, minPasswordLength: 15 });
+    const result = service.ensureAdmin({ mode: 'server', dataDir, admin: undefined });
     await expect(result).rejects.toThrow(BootstrapError);
     await expect(result).rejects.toThrow(/BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD/);
     expect(deps.passwordHasher.hash).not.toHaveBeenCalled();
@@ -375,14 +417,14 @@ describe('ensureAdmin in server mode (service with fakes)', () => {
 
   it('starts when an admin already exists, creating nothing', async () => {
     const { deps, service } = fakes(1);
-    await service.ensureAdmin({ mode: 'server', dataDir, admin: undefined, minPasswordLength: 15 });
+    await service.ensureAdmin({ mode: 'server', dataDir, admin: undefined });
     expect(deps.usersRepo.insert).not.toHaveBeenCalled();
     expect(deps.orgsRepo.insert).not.toHaveBeenCalled();
   });
 
   it('creates the configured admin without a forced change and without a password file', async () => {
     const { deps, service } = fakes(0);
-    await service.ensureAdmin({ mode: 'server', dataDir, admin: { email: 'root@example.test', password: BOOTSTRAP_PASSWORD }, minPasswordLength: 15 });
+    await service.ensureAdmin({ mode: 'server', dataDir, admin: { email: 'root@example.test', password: BOOTSTRAP_PASSWORD } });
     expect(deps.passwordHasher.hash).toHaveBeenCalledWith(BOOTSTRAP_PASSWORD);
     expect(deps.usersRepo.insert).toHaveBeenCalledWith(
       expect.anything(),
@@ -402,12 +444,25 @@ describe('ensureAdmin in server mode (service with fakes)', () => {
     expect(existsSync(path.join(dataDir, INITIAL_PASSWORD_FILE))).toBe(false);
   });
 
-  it('refuses a short password before hashing or writing anything', async () => {
+  it.each([
+    ['short', 'x'.repeat(14), 'password_too_short'],
+    ['blocklisted', 'films+pic+galeries', 'password_blocklisted'],
+    ['weak', 'aaaaaaaaaaaaaaaaaaaa', 'password_too_weak'],
+  ])('refuses a %s password before hashing or writing anything', async (_label, password, rule) => {
     const { deps, service } = fakes(0);
-    await expect(
-      service.ensureAdmin({ mode: 'server', dataDir, admin: { email: 'root@example.test', password: 'x'.repeat(14) }, minPasswordLength: 15 }),
-    ).rejects.toThrow(BootstrapError);
+    const refused = await service.ensureAdmin({ mode: 'server', dataDir, admin: { email: 'root@example.test', password } }).catch((error: unknown) => error as Error);
+    expect(refused).toBeInstanceOf(BootstrapError);
+    expect((refused as Error).message.startsWith(`BOOTSTRAP_ADMIN_PASSWORD is refused by the password policy (${rule})`)).toBe(true);
     expect(deps.passwordHasher.hash).not.toHaveBeenCalled();
     expect(deps.usersRepo.insert).not.toHaveBeenCalled();
+  });
+
+  it('does not hold a generated password to the policy check (it is random and must be changed at first login)', async () => {
+    const { deps, service } = fakes(0);
+    const check = vi.spyOn(deps.passwordPolicy, 'check');
+    await service.ensureAdmin({ mode: 'embedded', dataDir, admin: undefined });
+    expect(check).not.toHaveBeenCalled();
+    expect(deps.usersRepo.insert).toHaveBeenCalledWith(expect.anything(), expect.any(String), expect.objectContaining({ mustChangePassword: true }), null, expect.any(Date));
+    rmSync(path.join(dataDir, INITIAL_PASSWORD_FILE), { force: true });
   });
 });

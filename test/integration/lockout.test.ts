@@ -47,14 +47,14 @@ describe('account lockout on the database', () => {
     const index = indexOf(freshEmail());
     for (let i = 1; i < 5; i++) {
       const outcome = await fail(index);
-      expect(outcome).toEqual({ locked: false, lockedUntil: null, failures: i });
+      expect(outcome).toMatchObject({ locked: false, lockedUntil: null, failures: i });
     }
     expect((await status(index)).locked).toBe(false);
     const fifth = await fail(index);
     expect(fifth.locked).toBe(true);
     expect(fifth.failures).toBe(5);
     expect(fifth.lockedUntil!.getTime()).toBe(clock.nowMs() + 30 * MINUTE);
-    expect(await status(index)).toEqual({ locked: true, lockedUntil: fifth.lockedUntil });
+    expect(await status(index)).toMatchObject({ locked: true, lockedUntil: fifth.lockedUntil });
   });
 
   it('V6.3.1 failures while locked neither count nor extend the lock', async () => {
@@ -62,7 +62,7 @@ describe('account lockout on the database', () => {
     const locked = await failTimes(index, 5);
     clock.advance(MINUTE);
     const again = await fail(index);
-    expect(again).toEqual({ locked: true, lockedUntil: locked.lockedUntil, failures: 5 });
+    expect(again).toMatchObject({ locked: true, lockedUntil: locked.lockedUntil, failures: 5 });
   });
 
   it('V6.3.1 the lock expires after its period and counting restarts at 1', async () => {
@@ -71,8 +71,8 @@ describe('account lockout on the database', () => {
     clock.advance(30 * MINUTE - 1);
     expect((await status(index)).locked).toBe(true);
     clock.advance(1);
-    expect(await status(index)).toEqual({ locked: false, lockedUntil: null });
-    expect(await fail(index)).toEqual({ locked: false, lockedUntil: null, failures: 1 });
+    expect(await status(index)).toMatchObject({ locked: false, lockedUntil: null });
+    expect(await fail(index)).toMatchObject({ locked: false, lockedUntil: null, failures: 1 });
   });
 
   it('V6.3.1 failures outside the window start a new count', async () => {
@@ -114,7 +114,7 @@ describe('account lockout on the database', () => {
     await failTimes(index, 4);
     await succeed(index);
     expect((await rowOf(index))!.failures).toBe(0);
-    expect(await fail(index)).toEqual({ locked: false, lockedUntil: null, failures: 1 });
+    expect(await fail(index)).toMatchObject({ locked: false, lockedUntil: null, failures: 1 });
     const locked = await failTimes(index, 4);
     expect(locked.locked).toBe(true);
     await succeed(index);
@@ -126,7 +126,7 @@ describe('account lockout on the database', () => {
     await failTimes(index, 5);
     const unlocked = await t.container.db.transaction().execute((tx) => service().unlock(tx, index));
     expect(unlocked).toBe(true);
-    expect(await status(index)).toEqual({ locked: false, lockedUntil: null });
+    expect(await status(index)).toMatchObject({ locked: false, lockedUntil: null });
     const relocked = await failTimes(index, 5);
     expect(relocked.lockedUntil!.getTime() - clock.nowMs()).toBe(60 * MINUTE);
     expect(await t.container.db.transaction().execute((tx) => service().unlock(tx, indexOf(freshEmail())))).toBe(false);
@@ -137,7 +137,7 @@ describe('account lockout on the database', () => {
     const other = indexOf(freshEmail());
     await failTimes(victim, 5);
     expect((await status(victim)).locked).toBe(true);
-    expect(await status(other)).toEqual({ locked: false, lockedUntil: null });
+    expect(await status(other)).toMatchObject({ locked: false, lockedUntil: null });
     expect((await fail(other)).failures).toBe(1);
   });
 

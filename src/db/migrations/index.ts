@@ -5,6 +5,7 @@ import * as loginAttempts from './2026-11-28T0003-login-attempts.js';
 import * as refreshTokens from './2026-11-28T0004-refresh-tokens.js';
 import * as userCredentialsChanged from './2026-11-28T0005-user-credentials-changed.js';
 import * as apiKeys from './2026-11-28T0006-api-keys.js';
+import * as identityLifecycle from './2026-11-28T0007-identity-lifecycle.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0004-refresh-tokens': refreshTokens,
   '2026-11-28T0005-user-credentials-changed': userCredentialsChanged,
   '2026-11-28T0006-api-keys': apiKeys,
+  '2026-11-28T0007-identity-lifecycle': identityLifecycle,
 };

@@ -22,6 +22,13 @@ const MAX_TOKEN_LENGTH = 4096;
 const ALLOWED_HEADER_PARAMETERS = new Set(['alg', 'typ', 'kid']);
 const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'orgId', 'amr', 'auth_time', 'iat', 'exp', 'jti'];
 const GENERIC_DETAIL = 'The access token is invalid or has expired.';
+/**
+ * Verified tokens remembered per process, keyed by the exact token string. Verification is a pure
+ * function of the token, the keyring, issuer and audience (fixed for this service's life) and the
+ * time, so a hit is only served while a fresh verification would also pass (see `cachedUntil`).
+ * Only successes are remembered; revocation is checked per request elsewhere, never cached here.
+ */
+const VERIFIED_CACHE_MAX_ENTRIES = 10_000;
 
 export interface AccessTokenClaims {
   /** The user id. */
@@ -164,12 +171,47 @@ function checkClaimsToSign(claims: AccessTokenClaims, nowSeconds: number): void 
   if (!isNumericDate(authTime) || authTime > nowSeconds) throw new Error('access token auth_time must be a past date');
 }
 
+/** Callers get their own copy: nothing they do to a result can change what a later hit returns. */
+const copyOf = (claims: VerifiedAccessToken): VerifiedAccessToken => ({
+  ...claims,
+  amr: [...claims.amr],
+  authTime: new Date(claims.authTime),
+  issuedAt: new Date(claims.issuedAt),
+  expiresAt: new Date(claims.expiresAt),
+});
+
+/** A bounded LRU of verified tokens (Map order is the recency order). */
+function createVerifiedCache() {
+  const entries = new Map<string, VerifiedAccessToken>();
+  return {
+    get(token: string, nowSeconds: number): VerifiedAccessToken | undefined {
+      const claims = entries.get(token);
+      if (!claims) return undefined;
+      // The window where a fresh verification passes too: iat not beyond the leeway ahead of now
+      // (a clock set back), and strictly before exp (stricter than the leeway jose grants after it).
+      const iat = seconds(claims.issuedAt);
+      if (nowSeconds < iat - CLOCK_LEEWAY_SECONDS || nowSeconds >= seconds(claims.expiresAt)) {
+        entries.delete(token);
+        return undefined;
+      }
+      entries.delete(token);
+      entries.set(token, claims);
+      return copyOf(claims);
+    },
+    set(token: string, claims: VerifiedAccessToken): void {
+      if (entries.size >= VERIFIED_CACHE_MAX_ENTRIES) entries.delete(entries.keys().next().value!);
+      entries.set(token, claims);
+    },
+  };
+}
+
 export function createAccessTokenService(deps: AccessTokenServiceDeps): AccessTokenService {
   const { keyring, issuer, audience, clock } = deps;
   const ttlSeconds = deps.ttlSeconds ?? (() => DEFAULT_ACCESS_TOKEN_TTL_SECONDS);
   // Derived now (and cached per keyring): a bad keyring stops the start instead of the first login.
   const keys = signingKeysFor(keyring);
   const publicKeys = Object.freeze(keys.all.map((key) => key.publicJwk));
+  const verified = createVerifiedCache();
 
   return {
     async sign(claims) {
@@ -197,6 +239,8 @@ export function createAccessTokenService(deps: AccessTokenServiceDeps): AccessTo
         throw invalidToken(new AccessTokenRejection('empty or oversized'));
       }
       const now = clock.now();
+      const cached = verified.get(token, seconds(now));
+      if (cached) return cached;
       let keyVersion = 0;
       try {
         const result = await jwtVerify(
@@ -217,7 +261,9 @@ export function createAccessTokenService(deps: AccessTokenServiceDeps): AccessTo
             clockTolerance: CLOCK_LEEWAY_SECONDS,
           },
         );
-        return { ...readClaims(result.payload, seconds(now)), keyVersion };
+        const claims = { ...readClaims(result.payload, seconds(now)), keyVersion };
+        verified.set(token, claims);
+        return copyOf(claims);
       } catch (error) {
         throw invalidToken(toRejection(error));
       }

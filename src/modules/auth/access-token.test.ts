@@ -158,6 +158,22 @@ describe('time', () => {
     expect((await refusal(tokens.verify(token))).code).toBe('invalid_token');
   });
 
+  it('serves a remembered verification only while a fresh one would pass: not after expiry, not on a clock set back', async () => {
+    const clock = createManualClock(START);
+    const tokens = service(generateKeyring(), clock);
+    const { token } = await tokens.sign(claims);
+    const first = await tokens.verify(token);
+    // A caller changing its result does not change what the next verification returns.
+    first.amr.push('tampered');
+    expect((await tokens.verify(token)).amr).toEqual(claims.amr);
+    clock.set(new Date(START.getTime() - 31_000));
+    expect((await refusal(tokens.verify(token))).code).toBe('invalid_token');
+    clock.set(START);
+    await expect(tokens.verify(token)).resolves.toMatchObject({ sub: claims.sub });
+    clock.advance((600 + 30) * 1000);
+    expect((await refusal(tokens.verify(token))).code).toBe('invalid_token');
+  });
+
   it('refuses a token whose iat is more than the leeway in the future (signed by a clock far ahead)', async () => {
     const keyring = generateKeyring();
     const ahead = createManualClock(new Date(START.getTime() + 5 * 60_000));

@@ -1,6 +1,7 @@
 import type { OrgRole, PlatformRole, UserStatus } from '../../db/schema.js';
 import { errors } from '../../platform/errors.js';
 import type { Store } from '../../platform/stores/store.js';
+import { createVersionedCache } from '../../platform/stores/versioned-cache.js';
 import { permissionsFor, type Permission } from './permissions.js';
 
 /** What a user holds right now: account status, platform role and memberships. */
@@ -23,8 +24,6 @@ export interface ResolvedAccess {
   credentialsChangedAtMs: number | null;
 }
 
-const cacheKey = (userId: string) => `access:v1:user:${userId}`;
-
 /**
  * Authorisation reads current memberships (DESIGN §5), not a roles claim in an old token. They
  * are cached in the shared store for a short time and invalidated on every change, so a role
@@ -32,16 +31,18 @@ const cacheKey = (userId: string) => `access:v1:user:${userId}`;
  */
 export function createAccessService(deps: {
   loadGrants: (userId: string) => Promise<UserGrants | undefined>;
-  store: Pick<Store, 'get' | 'set' | 'delete'>;
+  store: Pick<Store, 'get' | 'set' | 'increment'>;
   cacheTtlSeconds: number;
 }) {
-  async function grantsOf(userId: string): Promise<UserGrants | undefined> {
-    const cached = await deps.store.get(cacheKey(userId));
-    if (cached !== null) return JSON.parse(cached) as UserGrants;
-    const grants = await deps.loadGrants(userId);
-    if (grants) await deps.store.set(cacheKey(userId), JSON.stringify(grants), deps.cacheTtlSeconds);
-    return grants;
-  }
+  // Ids and roles only: nothing personal is cached here.
+  const cache = createVersionedCache<UserGrants>({
+    store: deps.store,
+    namespace: 'access:v2:user',
+    ttlSeconds: deps.cacheTtlSeconds,
+    encode: (grants) => JSON.stringify(grants),
+    decode: (raw) => JSON.parse(raw) as UserGrants,
+  });
+  const grantsOf = (userId: string) => cache.get(userId, () => deps.loadGrants(userId));
 
   return {
     /**
@@ -67,7 +68,7 @@ export function createAccessService(deps: {
 
     /** Call after any change to a user's status, platform role or memberships. */
     async invalidate(userId: string): Promise<void> {
-      await deps.store.delete(cacheKey(userId));
+      await cache.invalidate(userId);
     },
   };
 }

@@ -1,10 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { preHandlerAsyncHookHandler } from 'fastify';
 import { Type } from 'typebox';
-import type { Policy } from '../../config/policy.schema.js';
-import { enforceRateTier } from '../../http/rate-limit.js';
 import { errorResponse } from '../../http/route-defaults.js';
-import type { Store } from '../../platform/stores/store.js';
 import type { AuthService } from './auth.service.js';
 
 const TokenPairSchema = Type.Object(
@@ -26,17 +23,11 @@ const RefreshBody = Type.Object({ refreshToken: Type.String({ minLength: 1, maxL
 
 export interface AuthRouteDeps {
   auth: AuthService;
-  store: Pick<Store, 'consumeRate'>;
-  policy: () => Policy;
+  /** The authentication tier per client address (http/rate-limit.ts authenticationThrottle); fails closed. */
+  throttle: preHandlerAsyncHookHandler;
 }
 
-export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, { auth, store, policy }) => {
-  /**
-   * The authentication tier per client address (TRUST_PROXY decides what that is). It fails
-   * closed: with the store unreachable, no credential is checked at all (503).
-   */
-  const throttle = (request: FastifyRequest, reply: FastifyReply) =>
-    enforceRateTier({ store, logger: request.log }, reply, `rl:auth:ip:${request.ip}`, policy().rateLimits.authentication, { failOpen: false });
+export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, { auth, throttle }) => {
   const unauthorized = { 401: errorResponse('Not signed in, or the credentials were refused.') };
 
   app.post(
@@ -52,7 +43,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, 
         response: { 200: TokenPairSchema, ...unauthorized },
       },
     },
-    (request) => auth.login(request.body),
+    (request) => auth.login(request.body, { ip: request.ip, requestId: request.id }),
   );
 
   app.post(

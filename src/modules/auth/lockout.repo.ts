@@ -68,9 +68,14 @@ export function createLockoutRepo() {
       return row;
     },
 
-    async lockedUntil(executor: Db | Tx, emailIndex: Buffer): Promise<Date | null> {
-      const row = await executor.selectFrom('loginAttempts').select('lockedUntil').where('emailIndex', '=', emailIndex).executeTakeFirst();
-      return row?.lockedUntil ?? null;
+    /** The lock and whether a counting window is open (null: no row at all). */
+    async state(executor: Db | Tx, emailIndex: Buffer): Promise<{ lockedUntil: Date | null; counting: boolean } | null> {
+      const row = await executor
+        .selectFrom('loginAttempts')
+        .select(['lockedUntil', 'failures', 'windowStartedAt'])
+        .where('emailIndex', '=', emailIndex)
+        .executeTakeFirst();
+      return row ? { lockedUntil: row.lockedUntil, counting: row.failures > 0 || row.windowStartedAt !== null } : null;
     },
 
     /** Closes the counting window; the lock and its history stay. */
@@ -91,3 +96,29 @@ export function createLockoutRepo() {
 }
 
 export type LockoutRepo = ReturnType<typeof createLockoutRepo>;
+
+/**
+ * Deletes up to `batch` counters that no lockout decision reads any more: no lock in force, and both
+ * the last failure and the end of the last lock at or before `quietCutoff` (the housekeeping job
+ * explains why). A function beside the repository, not a member, so test doubles of `LockoutRepo`
+ * need not implement it.
+ */
+export async function purgeForgottenLoginAttempts(executor: Db | Tx, now: Date, quietCutoff: Date, batch: number): Promise<number> {
+  // The conditions sit on the DELETE itself too: a failure recorded concurrently updates the row, and
+  // PostgreSQL re-checks the DELETE's own conditions (not the sub-select's) on the updated row.
+  const result = await executor
+    .deleteFrom('loginAttempts')
+    .where((w) => w.or([w('lockedUntil', 'is', null), w('lockedUntil', '<=', now)]))
+    .where((w) => w.or([w('lockedUntil', 'is', null), w('lockedUntil', '<=', quietCutoff)]))
+    .where('lastFailureAt', '<=', quietCutoff)
+    .where('emailIndex', 'in', (eb) =>
+      eb
+        .selectFrom('loginAttempts')
+        .select('emailIndex')
+        .where((w) => w.or([w('lockedUntil', 'is', null), w('lockedUntil', '<=', quietCutoff)]))
+        .where('lastFailureAt', '<=', quietCutoff)
+        .limit(batch),
+    )
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

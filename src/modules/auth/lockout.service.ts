@@ -16,6 +16,11 @@ export interface LockStatus {
   lockedUntil: Date | null;
 }
 
+export interface LockState extends LockStatus {
+  /** Failures are being counted (a window is open): a success has something to reset. */
+  counting: boolean;
+}
+
 export interface FailureOutcome extends LockStatus {
   /** Consecutive failures in the current window (the limit while locked). */
   failures: number;
@@ -59,9 +64,10 @@ export function createLockoutService(deps: { db: Db; clock: Pick<Clock, 'now'>; 
 
   return {
     /** Whether the email is locked now; reads through the transaction when given one, else the root handle. */
-    async status(tx: Tx | undefined, emailIndex: Buffer): Promise<LockStatus> {
+    async status(tx: Tx | undefined, emailIndex: Buffer): Promise<LockState> {
       const now = deps.clock.now();
-      return toStatus(await repo.lockedUntil(tx ?? deps.db, emailIndex), now);
+      const state = await repo.state(tx ?? deps.db, emailIndex);
+      return { ...toStatus(state?.lockedUntil ?? null, now), counting: state?.counting ?? false };
     },
 
     /** Counts one failed login (atomic: concurrent failures each count). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ORG_ROLES, RAW_CONTENT_PERMISSION, canGrantRole, permissionsFor } from './permissions.js';
+import { ORG_ROLES, PASSWORD_CHANGE_PERMISSIONS, RAW_CONTENT_PERMISSION, SELF_PERMISSIONS, canGrantRole, permissionsFor } from './permissions.js';
 
 const of = (orgRole: (typeof ORG_ROLES)[number]) => permissionsFor({ orgRole, platformRole: null });
 
@@ -37,6 +37,14 @@ describe('role table', () => {
     expect([...platformAuditor].sort()).toEqual(['health:details', 'metrics:read', 'platform:audit:read']);
   });
 
+});
+
+describe('self permissions', () => {
+  it('[ASVS 8.2.1] a user with a pending forced password change may read themselves and change the password, not edit the profile', () => {
+    expect([...SELF_PERMISSIONS]).toContain('self:update');
+    expect([...PASSWORD_CHANGE_PERMISSIONS].sort()).toEqual(['self:password', 'self:read']);
+    for (const permission of PASSWORD_CHANGE_PERMISSIONS) expect(SELF_PERMISSIONS).toContain(permission);
+  });
 });
 
 describe('granting roles', () => {

@@ -48,8 +48,14 @@ const PLATFORM_PERMISSIONS = [
  */
 export const RAW_CONTENT_PERMISSION = 'raw-content:read';
 
-/** What every signed-in user may do to themselves, whatever their roles. */
-export const SELF_PERMISSIONS = ['self:read', 'self:password'] as const;
+/** What every signed-in user may do to themselves, whatever their roles (never grantable to an API key). */
+export const SELF_PERMISSIONS = ['self:read', 'self:password', 'self:update'] as const;
+
+/**
+ * All a user with a pending forced password change may do: read themselves and change the password.
+ * Editing the profile waits until then, so a generated or leaked initial password buys nothing else.
+ */
+export const PASSWORD_CHANGE_PERMISSIONS: readonly (typeof SELF_PERMISSIONS)[number][] = ['self:read', 'self:password'];
 
 export type OrgPermission = (typeof ORG_PERMISSIONS)[number];
 export type PlatformPermission = (typeof PLATFORM_PERMISSIONS)[number];

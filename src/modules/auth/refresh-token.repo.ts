@@ -25,10 +25,12 @@ export interface NewRefreshToken {
 /** Refresh tokens and their families: SQL only, no rules (those live in refresh-token.service.ts). */
 export function createRefreshTokenRepo() {
   return {
-    async insertFamily(tx: Tx, family: NewRefreshTokenFamily): Promise<void> {
+    /** A login's family and its first token in one statement (one round trip on the login path). */
+    async insertFamilyWithToken(tx: Tx, family: NewRefreshTokenFamily, token: NewRefreshToken): Promise<void> {
       await tx
-        .insertInto('refreshTokenFamilies')
-        .values({ ...family, amr: JSON.stringify(family.amr) })
+        .with('family', (db) => db.insertInto('refreshTokenFamilies').values({ ...family, amr: JSON.stringify(family.amr) }).returning('id'))
+        .insertInto('refreshTokens')
+        .values(token)
         .execute();
     },
 
@@ -124,7 +126,47 @@ export function createRefreshTokenRepo() {
         .execute();
       return rows.length;
     },
+
+    /**
+     * Deletes up to `batch` tokens of dead families (absolute expiry before `expiredBefore`, or revoked
+     * before `revokedBefore`), so the family delete that follows cascades to few rows.
+     */
+    async purgeTokensOfDeadFamilies(executor: Db | Tx, dead: DeadFamilyCutoffs, batch: number): Promise<number> {
+      const result = await executor
+        .deleteFrom('refreshTokens')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('refreshTokens as t')
+            .innerJoin('refreshTokenFamilies as f', 'f.id', 't.familyId')
+            .select('t.id')
+            .where((w) => w.or([w('f.expiresAt', '<', dead.expiredBefore), w('f.revokedAt', '<', dead.revokedBefore)]))
+            .limit(batch),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    /** Deletes up to `batch` dead families (same cutoffs); their remaining tokens go with them (FK cascade). */
+    async purgeDeadFamilies(executor: Db | Tx, dead: DeadFamilyCutoffs, batch: number): Promise<number> {
+      const result = await executor
+        .deleteFrom('refreshTokenFamilies')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('refreshTokenFamilies')
+            .select('id')
+            .where((w) => w.or([w('expiresAt', '<', dead.expiredBefore), w('revokedAt', '<', dead.revokedBefore)]))
+            .limit(batch),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
   };
+}
+
+/** Which families are dead for good: expired before the first instant, or revoked before the second. */
+export interface DeadFamilyCutoffs {
+  expiredBefore: Date;
+  revokedBefore: Date;
 }
 
 export type RefreshTokenRepo = ReturnType<typeof createRefreshTokenRepo>;

@@ -98,12 +98,17 @@ export function createRefreshTokenService(deps: {
     return { idleMs: idleSeconds * 1000, absoluteMs: absoluteSeconds * 1000 };
   };
 
-  /** Inserts a fresh token of a family; its idle window never outlives the family. */
-  async function mintToken(tx: Tx, familyId: string, familyExpiresAt: Date, now: Date, id = newId()) {
+  /** A fresh token of a family (not yet stored); its idle window never outlives the family. */
+  function newToken(familyId: string, familyExpiresAt: Date, now: Date, id = newId()) {
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
     const idleExpiresAt = new Date(Math.min(now.getTime() + lifetimesMs().idleMs, familyExpiresAt.getTime()));
-    await repo.insertToken(tx, { id, familyId, tokenHash: hashToken(token), createdAt: now, idleExpiresAt });
-    return { token, familyId, expiresAt: familyExpiresAt, idleExpiresAt };
+    return { row: { id, familyId, tokenHash: hashToken(token), createdAt: now, idleExpiresAt }, issued: { token, familyId, expiresAt: familyExpiresAt, idleExpiresAt } };
+  }
+
+  async function mintToken(tx: Tx, familyId: string, familyExpiresAt: Date, now: Date, id = newId()) {
+    const { row, issued } = newToken(familyId, familyExpiresAt, now, id);
+    await repo.insertToken(tx, row);
+    return issued;
   }
 
   async function rotate(tx: Tx, presentedToken: string): Promise<RotateResult> {
@@ -150,8 +155,9 @@ export function createRefreshTokenService(deps: {
       const now = deps.clock.now();
       const familyId = newId();
       const expiresAt = new Date(now.getTime() + lifetimesMs().absoluteMs);
-      await repo.insertFamily(tx, { id: familyId, ...input, createdAt: now, expiresAt });
-      return mintToken(tx, familyId, expiresAt, now);
+      const { row, issued } = newToken(familyId, expiresAt, now);
+      await repo.insertFamilyWithToken(tx, { id: familyId, ...input, createdAt: now, expiresAt }, row);
+      return issued;
     },
 
     rotate,

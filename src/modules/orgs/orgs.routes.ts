@@ -17,9 +17,14 @@ const versionErrors = {
 export interface OrgsRouteDeps {
   orgs: OrgsService;
   runWrite: WriteRunner;
-  /** Clears cached grants of a user whose memberships changed (AccessService.invalidate). */
+  /** Clears cached grants and profile of a user whose memberships changed (AccessService.invalidate). */
   membershipChanged: (userId: string) => Promise<void>;
 }
+
+/** Profiles show organisation names: after a rename or delete every member's cached profile goes. */
+const forEachMember = async (orgs: OrgsService, orgId: string, changed: (userId: string) => Promise<void>) => {
+  for (const userId of await orgs.memberIds(orgId)) await changed(userId);
+};
 
 export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, { orgs, runWrite, membershipChanged }) => {
   app.get(
@@ -85,13 +90,16 @@ export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, 
         response: { 200: OrgSchema, ...versionErrors },
       },
     },
-    (request, reply) =>
-      runWrite(request, reply, { status: 200 }, async (tx) => {
+    async (request, reply) => {
+      const view = await runWrite(request, reply, { status: 200 }, async (tx) => {
         const { version, ...changes } = request.body;
         const org = await orgs.update(tx, request.principal!, request.params.id, readPrecondition(request, version), changes);
         setEtag(reply, org.version);
         return toOrgView(org);
-      }),
+      });
+      await forEachMember(orgs, request.params.id, membershipChanged);
+      return view;
+    },
   );
 
   app.delete(
@@ -105,10 +113,13 @@ export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, 
         response: { 204: Type.Null(), 412: versionErrors[412], 428: versionErrors[428] },
       },
     },
-    (request, reply) =>
-      runWrite(request, reply, { status: 204 }, async (tx) => {
+    async (request, reply) => {
+      await runWrite(request, reply, { status: 204 }, async (tx) => {
         await orgs.remove(tx, request.principal!, request.params.id, readPrecondition(request, undefined));
         return null;
-      }),
+      });
+      await forEachMember(orgs, request.params.id, membershipChanged);
+      return null;
+    },
   );
 };

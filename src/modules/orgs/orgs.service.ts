@@ -37,7 +37,7 @@ const slugTaken = () => errors.conflict('slug_taken', 'Another organisation alre
 export function createOrgsService(deps: {
   db: Db;
   orgsRepo: OrgsRepo;
-  membershipsRepo: Pick<MembershipsRepo, 'insert'>;
+  membershipsRepo: Pick<MembershipsRepo, 'insert' | 'listUserIds'>;
   clock: Clock;
 }) {
   /** Members see their organisations; platform managers see all; anyone else gets 404, never 403. */
@@ -90,6 +90,9 @@ export function createOrgsService(deps: {
         throw error;
       }
     },
+
+    /** Who must have their cached profile dropped when the organisation is renamed or deleted. */
+    memberIds: (orgId: string) => deps.membershipsRepo.listUserIds(deps.db, orgId),
 
     async remove(tx: Tx, principal: Principal, orgId: string, precondition: VersionPrecondition): Promise<void> {
       await requireVisible(tx, principal, orgId);

@@ -3,10 +3,13 @@ import type { Db } from '../../platform/db/database.js';
 import type { Tx } from '../../platform/db/transaction.js';
 import { newRowColumns } from '../../platform/db/common-columns.js';
 import { encryptedColumns, normaliseEmail, type BlindIndex, type FieldCipher } from '../../platform/crypto/index.js';
-import type { PlatformRole, UsersTable } from '../../db/schema.js';
+import type { PlatformRole, UserStatus, UsersTable } from '../../db/schema.js';
 
 /** Purpose label of the email blind index (changing it orphans every stored index). */
 export const EMAIL_INDEX_PURPOSE = 'users.email';
+
+/** Result of a version-checked write: it happened, the version was stale, or the user is gone. */
+export type UserWrite<T> = { outcome: 'written'; row: T } | { outcome: 'stale' } | { outcome: 'missing' };
 
 export interface NewUser {
   email: string;
@@ -14,6 +17,12 @@ export interface NewUser {
   passwordHash: string | null;
   platformRole: PlatformRole | null;
   mustChangePassword: boolean;
+}
+
+async function writtenOrMiss<T>(tx: Tx, id: string, row: T | undefined): Promise<UserWrite<T>> {
+  if (row !== undefined) return { outcome: 'written', row };
+  const live = await tx.selectFrom('users').select('id').where('id', '=', id).where('deletedAt', 'is', null).executeTakeFirst();
+  return live ? { outcome: 'stale' } : { outcome: 'missing' };
 }
 
 export function createUsersRepo(deps: { db: Db; cipher: FieldCipher; blindIndex: BlindIndex }) {
@@ -80,6 +89,77 @@ export function createUsersRepo(deps: { db: Db; cipher: FieldCipher; blindIndex:
         .set({ passwordHash, mustChangePassword: false, credentialsChangedAt: now, updatedAt: now, updatedBy: id, version: (eb) => eb('version', '+', 1) })
         .where('id', '=', id)
         .execute();
+    },
+
+    /** Keyset page of live users by id (UUIDv7, so creation order); fetches limit + 1. */
+    async listPage(executor: Db | Tx, limit: number, afterId: string | undefined) {
+      let query = executor.selectFrom('users').selectAll().where('deletedAt', 'is', null);
+      if (afterId) query = query.where('id', '>', afterId);
+      const rows = await query.orderBy('id').limit(limit + 1).execute();
+      return rows.map(open);
+    },
+
+    async findManyByIds(executor: Db | Tx, ids: readonly string[]) {
+      if (ids.length === 0) return [];
+      const rows = await executor.selectFrom('users').selectAll().where('id', 'in', ids).where('deletedAt', 'is', null).execute();
+      return rows.map(open);
+    },
+
+    /**
+     * The display name, compare-and-set on `expectedVersion` when one is given (optimistic locking
+     * is optional for one's own profile): of two concurrent edits naming one version, one wins.
+     */
+    async updateDisplayName(tx: Tx, id: string, expectedVersion: number | undefined, displayName: string, now: Date) {
+      let query = tx
+        .updateTable('users')
+        .set((eb) => ({ ...sealed.seal(id, { displayName }), updatedAt: now, updatedBy: id, version: eb('version', '+', 1) }))
+        .where('id', '=', id)
+        .where('deletedAt', 'is', null);
+      if (expectedVersion !== undefined) query = query.where('version', '=', expectedVersion);
+      const row = await query.returningAll().executeTakeFirst();
+      return writtenOrMiss(tx, id, row ? open(row) : undefined);
+    },
+
+    /** Sets the account status; returns the row, or undefined when the user is gone. */
+    async setStatus(tx: Tx, id: string, status: UserStatus, actorId: string | null, now: Date) {
+      const row = await tx
+        .updateTable('users')
+        .set((eb) => ({ status, updatedAt: now, updatedBy: actorId, version: eb('version', '+', 1) }))
+        .where('id', '=', id)
+        .where('deletedAt', 'is', null)
+        .returningAll()
+        .executeTakeFirst();
+      return row ? open(row) : undefined;
+    },
+
+    /** Soft delete, compare-and-set on the version the administrator read. */
+    async softDelete(tx: Tx, id: string, expectedVersion: number, actorId: string | null, now: Date) {
+      const row = await tx
+        .updateTable('users')
+        .set((eb) => ({ deletedAt: now, deletedBy: actorId, updatedAt: now, updatedBy: actorId, version: eb('version', '+', 1) }))
+        .where('id', '=', id)
+        .where('version', '=', expectedVersion)
+        .where('deletedAt', 'is', null)
+        .returning(['id'])
+        .executeTakeFirst();
+      return writtenOrMiss(tx, id, row);
+    },
+
+    /**
+     * Locks the live, active holders of a platform role until the transaction ends and returns their
+     * ids: two administrators disabling each other at once queue here, and the second sees the first.
+     */
+    async lockActivePlatformRole(tx: Tx, role: PlatformRole): Promise<string[]> {
+      const rows = await tx
+        .selectFrom('users')
+        .select('id')
+        .where('platformRole', '=', role)
+        .where('status', '=', 'active')
+        .where('deletedAt', 'is', null)
+        .orderBy('id')
+        .forUpdate()
+        .execute();
+      return rows.map((row) => row.id);
     },
 
     async countPlatformRole(executor: Db | Tx, role: PlatformRole): Promise<number> {

@@ -1,6 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Uuid } from '../../http/schemas.js';
+import type { WriteRunner } from '../../http/idempotency.js';
+import { readPrecondition, setEtag } from '../../http/preconditions.js';
+import { errorResponse } from '../../http/route-defaults.js';
+import { NameString, Uuid } from '../../http/schemas.js';
 import type { AuthService } from '../auth/auth.service.js';
 import type { UsersService } from './users.service.js';
 
@@ -23,7 +26,24 @@ const ChangePasswordBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService; auth: AuthService }> = async (app, { users, auth }) => {
+/** Only the display name is editable here; anything else in the body (email, roles, status...) is a 422. */
+const UpdateMeBody = Type.Object(
+  {
+    displayName: Type.Optional(NameString(200)),
+    version: Type.Optional(Type.Integer({ minimum: 1, description: 'The version you read (the ETag), if not sent as If-Match.' })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export interface UsersRouteDeps {
+  users: UsersService;
+  auth: AuthService;
+  runWrite: WriteRunner;
+  /** Drops the user's cached grants and profile (AccessService.invalidate), after the commit. */
+  userChanged: (userId: string) => Promise<void>;
+}
+
+export const usersRoutes: FastifyPluginAsyncTypebox<UsersRouteDeps> = async (app, { users, auth, runWrite, userChanged }) => {
   app.get(
     '/users/me',
     {
@@ -31,6 +51,35 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService; auth:
       schema: { tags: ['users'], summary: 'Your profile, organisations and roles', response: { 200: MeSchema } },
     },
     (request) => users.me(request.principal!),
+  );
+
+  app.patch(
+    '/users/me',
+    {
+      config: { access: { permission: 'self:update' } },
+      schema: {
+        tags: ['users'],
+        summary: 'Edit your profile (display name); optional optimistic locking with If-Match or `version`',
+        body: UpdateMeBody,
+        response: {
+          200: MeSchema,
+          409: errorResponse('The body `version` is stale.'),
+          412: errorResponse('If-Match is stale.'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const profile = await runWrite(request, reply, { status: 200 }, async (tx) => {
+        const { version, ...changes } = request.body;
+        // Optional here: without If-Match or `version` the last write wins (it is the caller's own profile).
+        const precondition = request.headers['if-match'] !== undefined || version !== undefined ? readPrecondition(request, version) : undefined;
+        const updated = await users.updateMe(tx, request.principal!, precondition, changes);
+        setEtag(reply, updated.version);
+        return updated.profile;
+      });
+      await userChanged(request.principal!.userId!);
+      return profile;
+    },
   );
 
   app.post(
@@ -45,7 +94,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<{ users: UsersService; auth:
       },
     },
     async (request, reply) => {
-      await auth.changePassword(request.principal!, request.body);
+      await auth.changePassword(request.principal!, request.body, { ip: request.ip, requestId: request.id });
       return reply.code(204).send(null);
     },
   );

@@ -1,0 +1,183 @@
+import type { Config } from './config/config.js';
+import type { Keys } from './config/keys.js';
+import type { PolicySnapshot } from './config/policy-file.js';
+import type { Clock } from './platform/clock.js';
+import { createPasswordHasher, type BlindIndex, type FieldCipher } from './platform/crypto/index.js';
+import type { Db } from './platform/db/database.js';
+import type { Logger } from './platform/logger.js';
+import type { Store } from './platform/stores/index.js';
+import type { PolicyService } from './modules/policy/policy.service.js';
+import { createMembershipsRepo } from './modules/orgs/memberships.repo.js';
+import { createOrgsRepo } from './modules/orgs/orgs.repo.js';
+import { createOrgsService } from './modules/orgs/orgs.service.js';
+import { createMembersService } from './modules/orgs/members.service.js';
+import { createAccessTokenService } from './modules/auth/access-token.service.js';
+import { createAccessService } from './modules/auth/access.service.js';
+import { createAuthService } from './modules/auth/auth.service.js';
+import { createAuthEventsRepo } from './modules/auth/auth-events.repo.js';
+import type { EmailTokensRepo } from './modules/auth/email-tokens.repo.js';
+import { createEmailTokensService } from './modules/auth/email-tokens.service.js';
+import { createBearerAuthenticator } from './modules/auth/bearer.authenticator.js';
+import { createLockoutService } from './modules/auth/lockout.service.js';
+import { loadPasswordBlocklist } from './modules/auth/password-blocklist.js';
+import { createPasswordPolicy } from './modules/auth/password-policy.js';
+import { createZxcvbnEstimator } from './modules/auth/password-policy-strength.js';
+import { createPasswordResetService } from './modules/auth/password-reset.service.js';
+import { createRefreshTokenService } from './modules/auth/refresh-token.service.js';
+import { createRegistrationService } from './modules/auth/registration.service.js';
+import { createSessionRevocations } from './modules/auth/session-revocations.js';
+import { createUnlockService } from './modules/auth/unlock.service.js';
+import type { MailRepo } from './modules/mail/mail.repo.js';
+import { createMailService } from './modules/mail/mail.service.js';
+import { createRecipientBudget } from './modules/mail/recipient-budget.js';
+import { createInvitationsService } from './modules/invitations/invitations.service.js';
+import { createUsersRepo } from './modules/users/users.repo.js';
+import { createUsersService } from './modules/users/users.service.js';
+import { createProfileCache } from './modules/users/profile-cache.js';
+import { createUsersAdminService } from './modules/users/users-admin.service.js';
+import { createBootstrapService } from './modules/users/bootstrap.service.js';
+import { createApiKeyAuthenticator } from './modules/api-keys/api-key.authenticator.js';
+import { createApiKeysRepo } from './modules/api-keys/api-keys.repo.js';
+import { createApiKeysService } from './modules/api-keys/api-keys.service.js';
+
+/** How long a user's grants and profile stay cached in the shared store; every change invalidates them at once anyway. */
+const ACCESS_CACHE_TTL_SECONDS = 30;
+
+/**
+ * The identity half of the composition root (issue 3): users, organisations and memberships,
+ * authentication, tokens, API keys, invitations, resets, unlock and mail. Kept apart from
+ * container.ts so each file stays readable; only the container calls this.
+ */
+export function createIdentityModules(deps: {
+  config: Config;
+  keys: Keys;
+  db: Db;
+  store: Store;
+  clock: Clock;
+  cipher: FieldCipher;
+  blindIndex: BlindIndex;
+  policy: PolicyService;
+  initialPolicy: PolicySnapshot;
+  logger: Logger;
+  mailRepo: MailRepo;
+  emailTokensRepo: EmailTokensRepo;
+}) {
+  const { config, db, store, clock, cipher, blindIndex, policy, mailRepo } = deps;
+  const { password: hashParams } = deps.initialPolicy.policy;
+  const passwordHasher = createPasswordHasher({
+    memoryCostKiB: hashParams.hashMemoryCostKiB,
+    timeCost: hashParams.hashTimeCost,
+    parallelism: hashParams.hashParallelism,
+  });
+  const usersRepo = createUsersRepo({ db, cipher, blindIndex });
+  const orgsRepo = createOrgsRepo({ db });
+  const membershipsRepo = createMembershipsRepo();
+  const authEventsRepo = createAuthEventsRepo({ cipher });
+  const apiKeysRepo = createApiKeysRepo({ db, cipher });
+
+  // The API is its own audience; the OAuth/OIDC server will share the issuer and the JWKS.
+  const accessTokens = createAccessTokenService({
+    keyring: deps.keys.JWT_SIGNING_KEYS,
+    issuer: config.publicUrl,
+    audience: `${config.publicUrl}/api`,
+    clock,
+    ttlSeconds: () => policy.current().tokens.accessTtlSeconds,
+  });
+  const grants = createAccessService({
+    store,
+    cacheTtlSeconds: ACCESS_CACHE_TTL_SECONDS,
+    loadGrants: async (userId) => {
+      const [grants, memberships] = await Promise.all([usersRepo.findGrants(db, userId), membershipsRepo.listForUser(db, userId)]);
+      if (!grants) return undefined;
+      return {
+        status: grants.status,
+        platformRole: grants.platformRole,
+        mustChangePassword: grants.mustChangePassword,
+        credentialsChangedAtMs: grants.credentialsChangedAt?.getTime() ?? null,
+        memberships,
+      };
+    },
+  });
+  const profileCache = createProfileCache({ store, cipher, ttlSeconds: ACCESS_CACHE_TTL_SECONDS });
+  // Whatever changes a user's grants (status, roles, password) may change their profile too, and
+  // every such change already invalidates the grants: one call drops both.
+  const access: typeof grants = {
+    ...grants,
+    invalidate: async (userId) => {
+      await Promise.all([grants.invalidate(userId), profileCache.invalidate(userId)]);
+    },
+  };
+  const refreshTokens = createRefreshTokenService({
+    db,
+    clock,
+    lifetimes: () => {
+      const { refreshIdleMinutes, refreshAbsoluteHours } = policy.current().tokens;
+      return { idleSeconds: refreshIdleMinutes * 60, absoluteSeconds: refreshAbsoluteHours * 3600 };
+    },
+  });
+  const passwordPolicy = createPasswordPolicy({
+    blocklist: loadPasswordBlocklist(),
+    policy: () => policy.current().password,
+    strength: createZxcvbnEstimator(),
+  });
+  const sessions = createSessionRevocations({ store, clock });
+  const mail = createMailService({ mailRepo, blindIndex, clock, publicUrl: config.publicUrl });
+  const emailTokens = createEmailTokensService({ db, emailTokensRepo: deps.emailTokensRepo, blindIndex, clock });
+  const lockout = createLockoutService({ db, clock, policy: () => policy.current().lockout });
+  const accounts = () => policy.current().accounts;
+  const recipientBudget = createRecipientBudget({ store, blindIndex, perHour: () => accounts().mailPerRecipientPerHour });
+  const shared = { db, clock, usersRepo, membershipsRepo };
+
+  const services = {
+    orgs: createOrgsService({ db, orgsRepo, membershipsRepo, clock }),
+    accessTokens,
+    access,
+    sessions,
+    refreshTokens,
+    mail,
+    emailTokens,
+    auth: createAuthService({
+      ...shared,
+      blindIndex,
+      passwordHasher,
+      passwordPolicy,
+      lockout,
+      refreshTokens,
+      accessTokens,
+      access,
+      sessions,
+      authEvents: authEventsRepo,
+    }),
+    apiKeys: createApiKeysService({ apiKeysRepo, blindIndex, clock }),
+    users: createUsersService({ ...shared, profileCache }),
+    usersAdmin: createUsersAdminService({ ...shared, refreshTokens, sessions, access }),
+    members: createMembersService({ ...shared, orgsRepo }),
+    passwordReset: createPasswordResetService({
+      ...shared,
+      blindIndex,
+      passwordHasher,
+      passwordPolicy,
+      emailTokens,
+      mail,
+      lockout,
+      refreshTokens,
+      sessions,
+      access,
+      authEvents: authEventsRepo,
+      recipientBudget,
+      policy: accounts,
+    }),
+    invitations: createInvitationsService({ ...shared, accounts, emailTokens, mail, passwordPolicy, passwordHasher, orgsRepo }),
+    registration: createRegistrationService({ db, clock, accounts, emailTokens, mail, passwordPolicy, passwordHasher, usersRepo, recipientBudget }),
+    unlock: createUnlockService({ ...shared, blindIndex, lockout, access, authEvents: authEventsRepo }),
+    bootstrap: createBootstrapService({ ...shared, orgsRepo, passwordHasher, passwordPolicy, logger: deps.logger }),
+  };
+
+  return {
+    passwordHasher,
+    services,
+    repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo, authEvents: authEventsRepo, mail: mailRepo },
+    /** Bearer JWT and X-API-Key, in that order (the metrics token comes first, test fakes last). */
+    authenticators: [createBearerAuthenticator({ accessTokens, access, sessions }), createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock })],
+  };
+}

@@ -1,0 +1,151 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { permissionsFor } from '../../src/modules/auth/permissions.js';
+import { createTestApp, type TestApp } from '../setup/test-app.js';
+import { addMember, bearer, createOrg, createUserWithPassword, json, login } from '../setup/identity-factory.js';
+
+/**
+ * Cross-organisation access (issue 3 items 1 and 8): an owner of one organisation, with every
+ * organisation permission there, addresses each resource of another organisation by its id and gets
+ * 404 — never 403, never the resource, never a change. The route table is walked so that a new
+ * organisation-scoped route with a path parameter cannot be added without a case here.
+ */
+
+const PASSWORD = 'an unremarkable but long passphrase 31';
+let t: TestApp;
+let mallory: string; // owner of org A: the attacker, with full organisation rights at home
+let alice: string; // owner of org B: the victim organisation
+let orgA: string;
+let orgB: string;
+let bKeyId: string;
+let bInvitationId: string;
+
+interface Case {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  route: string;
+  url: () => string;
+  payload?: () => Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+const cases: Case[] = [
+  { method: 'GET', route: '/api/v1/orgs/:id', url: () => `/api/v1/orgs/${orgB}` },
+  { method: 'PATCH', route: '/api/v1/orgs/:id', url: () => `/api/v1/orgs/${orgB}`, payload: () => ({ name: 'pwned', version: 1 }) },
+  { method: 'DELETE', route: '/api/v1/orgs/:id', url: () => `/api/v1/orgs/${orgB}`, headers: { 'if-match': '"v1"' } },
+  { method: 'GET', route: '/api/v1/orgs/:id/members', url: () => `/api/v1/orgs/${orgB}/members` },
+  { method: 'PATCH', route: '/api/v1/orgs/:id/members/:userId', url: () => `/api/v1/orgs/${orgB}/members/${alice}`, payload: () => ({ role: 'viewer' }) },
+  { method: 'DELETE', route: '/api/v1/orgs/:id/members/:userId', url: () => `/api/v1/orgs/${orgB}/members/${alice}` },
+  { method: 'GET', route: '/api/v1/orgs/:id/invitations', url: () => `/api/v1/orgs/${orgB}/invitations` },
+  {
+    method: 'POST',
+    route: '/api/v1/orgs/:id/invitations',
+    url: () => `/api/v1/orgs/${orgB}/invitations`,
+    payload: () => ({ email: 'plant@example.test', role: 'viewer' }),
+  },
+  { method: 'DELETE', route: '/api/v1/orgs/:id/invitations/:invitationId', url: () => `/api/v1/orgs/${orgB}/invitations/${bInvitationId}` },
+  { method: 'DELETE', route: '/api/v1/api-keys/:id', url: () => `/api/v1/api-keys/${bKeyId}` },
+  { method: 'POST', route: '/api/v1/api-keys/:id/rotate', url: () => `/api/v1/api-keys/${bKeyId}/rotate`, payload: () => ({}) },
+  { method: 'POST', route: '/api/v1/users/:id/unlock', url: () => `/api/v1/users/${alice}/unlock` },
+];
+
+const call = (token: string, c: Case, extra: Record<string, string> = {}) =>
+  t.app.inject({
+    method: c.method,
+    url: c.url(),
+    headers: { ...bearer(token), ...(c.payload ? json : {}), ...c.headers, ...extra },
+    ...(c.payload ? { payload: c.payload() } : {}),
+  });
+
+beforeAll(async () => {
+  t = await createTestApp();
+  mallory = await createUserWithPassword(t, 'mallory@example.test', PASSWORD);
+  alice = await createUserWithPassword(t, 'alice@example.test', PASSWORD);
+  orgA = await createOrg(t, 'org-a', [mallory]);
+  orgB = await createOrg(t, 'org-b', [alice]);
+  const aliceToken = (await login(t, 'alice@example.test', PASSWORD)).accessToken;
+  const key = await t.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: { ...json, ...bearer(aliceToken) }, payload: { name: 'b key', scopes: ['orgs:read'] } });
+  expect(key.statusCode, key.body).toBe(201);
+  bKeyId = key.json<{ id: string }>().id;
+  const invitation = await t.app.inject({
+    method: 'POST',
+    url: `/api/v1/orgs/${orgB}/invitations`,
+    headers: { ...json, ...bearer(aliceToken) },
+    payload: { email: 'bob@example.test', role: 'viewer' },
+  });
+  expect(invitation.statusCode, invitation.body).toBe(201);
+  bInvitationId = invitation.json<{ id: string }>().id;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('tenant isolation', () => {
+  it('[ASVS 8.4.1] covers every organisation-scoped route with a path parameter', () => {
+    const orgPermissions = permissionsFor({ orgRole: 'owner', platformRole: null });
+    const scoped = t.app
+      .routeList()
+      .filter((route) => route.url.includes(':'))
+      .filter((route) => {
+        const permission = (route.options.config as { access?: { permission?: string | string[] } } | undefined)?.access?.permission ?? [];
+        return [permission].flat().some((candidate) => orgPermissions.has(candidate as never));
+      })
+      .flatMap((route) => route.methods.filter((method) => method !== 'HEAD').map((method) => `${method} ${route.url}`));
+    const covered = new Set(cases.map((c) => `${c.method} ${c.route}`));
+    expect(scoped.length).toBeGreaterThan(0);
+    for (const route of scoped) expect(covered.has(route), `${route} has no cross-organisation case`).toBe(true);
+  });
+
+  it.each(cases.map((c) => [`${c.method} ${c.route}`, c] as const))("[ASVS 8.4.1] %s on another organisation's resource answers 404", async (_name, c) => {
+    const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
+    const response = await call(token, c);
+    expect(response.statusCode, response.body).toBe(404);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.body).not.toContain('alice');
+    expect(response.body).not.toContain('org-b');
+  });
+
+  it("[ASVS 8.4.1] leaves the other organisation's resources as they were", async () => {
+    const org = await t.container.db.selectFrom('organisations').selectAll().where('id', '=', orgB).executeTakeFirstOrThrow();
+    expect(org).toMatchObject({ name: 'org-b', version: 1, deletedAt: null });
+    const membership = await t.container.db.selectFrom('memberships').selectAll().where('orgId', '=', orgB).where('userId', '=', alice).executeTakeFirstOrThrow();
+    expect(membership).toMatchObject({ role: 'owner', deletedAt: null });
+    const key = await t.container.db.selectFrom('apiKeys').selectAll().where('id', '=', bKeyId).executeTakeFirstOrThrow();
+    expect(key.revokedAt).toBeNull();
+    const invitations = await t.container.db.selectFrom('emailTokens').selectAll().where('orgId', '=', orgB).execute();
+    expect(invitations).toHaveLength(1);
+    expect(invitations[0]).toMatchObject({ id: bInvitationId, revokedAt: null });
+  });
+
+  it('[ASVS 8.4.1] X-Organization-Id naming an organisation the caller does not belong to answers 404', async () => {
+    const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
+    for (const url of ['/api/v1/orgs', '/api/v1/api-keys', `/api/v1/orgs/${orgB}/members`]) {
+      const response = await t.app.inject({ method: 'GET', url, headers: bearer(token, { 'x-organization-id': orgB }) });
+      expect(response.statusCode, `${url}: ${response.body}`).toBe(404);
+    }
+  });
+
+  it("[ASVS 8.2.2] lists show only the caller's organisation", async () => {
+    const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
+    const orgs = await t.app.inject({ method: 'GET', url: '/api/v1/orgs', headers: bearer(token) });
+    expect(orgs.json<{ items: Array<{ id: string }> }>().items.map((org) => org.id)).toEqual([orgA]);
+    const keys = await t.app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: bearer(token) });
+    expect(keys.json<{ items: unknown[] }>().items).toEqual([]);
+    const members = await t.app.inject({ method: 'GET', url: `/api/v1/orgs/${orgA}/members`, headers: bearer(token) });
+    expect(members.statusCode, members.body).toBe(200);
+    expect(members.json<{ items: Array<{ id?: string; userId?: string }> }>().items.map((member) => member.userId ?? member.id)).toEqual([mallory]);
+  });
+
+  it('the same requests on her own organisation are not refused (the 404s above are not broken routes)', async () => {
+    await addMember(t, orgA, alice, 'viewer');
+    const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
+    const own = await t.app.inject({ method: 'GET', url: `/api/v1/orgs/${orgA}/invitations`, headers: bearer(token) });
+    expect(own.statusCode, own.body).toBe(200);
+    const demote = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/orgs/${orgA}/members/${alice}`,
+      headers: { ...json, ...bearer(token) },
+      payload: { role: 'reviewer' },
+    });
+    expect(demote.statusCode, demote.body).toBe(200);
+  });
+});
