@@ -3,7 +3,7 @@ import { errors } from '../../platform/errors.js';
 import { timestampOfId } from '../../platform/ids.js';
 import type { AccessService } from './access.service.js';
 import type { AccessTokenService } from './access-token.service.js';
-import { PASSWORD_CHANGE_PERMISSIONS, SELF_PERMISSIONS } from './permissions.js';
+import { userPermissions } from './permissions.js';
 import type { SessionRevocations } from './session-revocations.js';
 
 /**
@@ -32,7 +32,7 @@ export function createBearerAuthenticator(deps: {
     if (access.credentialsChangedAtMs !== null && !(timestampOfId(token.sid) >= access.credentialsChangedAtMs)) {
       throw errors.unauthorized('The session ended when the credentials changed; sign in again.');
     }
-    const permissions = access.mustChangePassword ? new Set<string>(PASSWORD_CHANGE_PERMISSIONS) : new Set<string>([...access.permissions, ...SELF_PERMISSIONS]);
+    const permissions = userPermissions(access.permissions, access.mustChangePassword);
     return {
       type: 'user',
       id: token.sub,

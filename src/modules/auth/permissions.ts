@@ -87,12 +87,36 @@ export interface Grants {
   rawContent?: boolean;
 }
 
+// A handful of role combinations exist: each set is built once and shared (read-only) by every request.
+const permissionSets = new Map<string, ReadonlySet<Permission>>();
+
 export function permissionsFor(grants: Grants): ReadonlySet<Permission> {
+  const key = `${grants.orgRole ?? ''}|${grants.platformRole ?? ''}|${grants.rawContent && grants.orgRole ? 'raw' : ''}`;
+  const known = permissionSets.get(key);
+  if (known) return known;
   const permissions = new Set<Permission>();
   if (grants.orgRole) for (const permission of ROLE_PERMISSIONS[grants.orgRole]) permissions.add(permission);
   if (grants.platformRole) for (const permission of PLATFORM_ROLE_PERMISSIONS[grants.platformRole]) permissions.add(permission);
   if (grants.rawContent && grants.orgRole) permissions.add(RAW_CONTENT_PERMISSION);
+  permissionSets.set(key, permissions);
   return permissions;
+}
+
+const withSelf = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+const PASSWORD_CHANGE_ONLY: ReadonlySet<string> = new Set<string>(PASSWORD_CHANGE_PERMISSIONS);
+
+/**
+ * What a signed-in user may do in a request: their grants plus what everyone may do to themselves,
+ * or only the password change while one is pending. Shared read-only sets, one per grant set.
+ */
+export function userPermissions(granted: ReadonlySet<string>, mustChangePassword: boolean): ReadonlySet<string> {
+  if (mustChangePassword) return PASSWORD_CHANGE_ONLY;
+  let merged = withSelf.get(granted);
+  if (!merged) {
+    merged = new Set<string>([...granted, ...SELF_PERMISSIONS]);
+    withSelf.set(granted, merged);
+  }
+  return merged;
 }
 
 /**
