@@ -88,5 +88,8 @@ describe('profile cache', () => {
     });
     expect(remove.statusCode, remove.body).toBe(204);
     expect((await me(member)).organisations.map((org) => org.id)).not.toContain(orgId);
+    // [ASVS 8.3.2] and a deleted organisation grants nothing any more, at once.
+    const inDeleted = await t.app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: bearer(member, { 'x-organization-id': orgId }) });
+    expect(inDeleted.statusCode, inDeleted.body).toBe(404);
   });
 });

@@ -5,7 +5,6 @@ import { newId } from '../../platform/ids.js';
 import { normaliseEmail, type BlindIndex, type PasswordHasher } from '../../platform/crypto/index.js';
 import type { Principal } from '../../http/principal.js';
 import { EMAIL_INDEX_PURPOSE, type UsersRepo } from '../users/users.repo.js';
-import type { MembershipsRepo } from '../orgs/memberships.repo.js';
 import type { AccessService } from './access.service.js';
 import type { AuthEventsRepo } from './auth-events.repo.js';
 import type { AccessTokenService } from './access-token.service.js';
@@ -50,7 +49,6 @@ export function createAuthService(deps: {
   passwordHasher: PasswordHasher;
   passwordPolicy: PasswordPolicy;
   usersRepo: Pick<UsersRepo, 'findByEmail' | 'findById' | 'recordLogin' | 'setPassword'>;
-  membershipsRepo: Pick<MembershipsRepo, 'listForUser'>;
   lockout: Pick<LockoutService, 'status' | 'recordFailure' | 'recordSuccess'>;
   refreshTokens: Pick<RefreshTokenService, 'issue' | 'refresh' | 'revokeSession' | 'revokeAllForUser' | 'revokeFamily'>;
   accessTokens: Pick<AccessTokenService, 'sign'>;

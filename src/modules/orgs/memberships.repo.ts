@@ -13,13 +13,16 @@ export function createMembershipsRepo() {
         .executeTakeFirstOrThrow();
     },
 
+    /** The user's live memberships in live organisations: a deleted organisation grants nothing. */
     async listForUser(executor: Db | Tx, userId: string) {
       return executor
         .selectFrom('memberships')
-        .select(['orgId', 'role'])
-        .where('userId', '=', userId)
-        .where('deletedAt', 'is', null)
-        .orderBy('orgId')
+        .innerJoin('organisations', 'organisations.id', 'memberships.orgId')
+        .select(['memberships.orgId', 'memberships.role'])
+        .where('memberships.userId', '=', userId)
+        .where('memberships.deletedAt', 'is', null)
+        .where('organisations.deletedAt', 'is', null)
+        .orderBy('memberships.orgId')
         .execute();
     },
 
