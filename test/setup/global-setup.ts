@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/platform/db/database.js';
 import { migrateToLatest } from '../../src/platform/db/migrator.js';
@@ -9,6 +11,26 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A migrated embedded database, dumped once; each test file starts its own copy from it. */
     pgliteSnapshotPath: string;
+    /** Prefix of every PostgreSQL schema this run creates (server mode), dropped together at the end. */
+    testSchemaPrefix: string;
+  }
+}
+
+/**
+ * Schemas are dropped after the whole run, not by each test file: Kysely's migrator introspects the
+ * tables of every schema, and a schema dropped by another file in the middle of that introspection
+ * fails it ("schema ... does not exist"), which made server-mode runs flaky.
+ */
+async function dropSchemas(prefix: string): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl || !process.env.REDIS_URL) return;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>('select nspname as name from pg_namespace where starts_with(nspname, $1)', [`${prefix}_`]);
+    for (const { name } of rows) await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
+  } finally {
+    await client.end();
   }
 }
 
@@ -36,5 +58,10 @@ export default async function setup(project: TestProject) {
     await database.close();
   }
   project.provide('pgliteSnapshotPath', snapshotPath);
-  return () => rmSync(workDir, { recursive: true, force: true });
+  const schemaPrefix = `t${randomBytes(4).toString('hex')}`;
+  project.provide('testSchemaPrefix', schemaPrefix);
+  return async () => {
+    rmSync(workDir, { recursive: true, force: true });
+    await dropSchemas(schemaPrefix);
+  };
 }
