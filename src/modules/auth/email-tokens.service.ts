@@ -39,7 +39,7 @@ export function createEmailTokensService(deps: {
   return {
     emailIndexOf: (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE),
 
-    async issue(tx: Tx, input: IssueEmailToken): Promise<{ id: string; token: string; expiresAt: Date }> {
+    async issue(tx: Tx, input: IssueEmailToken): Promise<{ id: string; token: string; createdAt: Date; expiresAt: Date }> {
       const token = randomBytes(TOKEN_BYTES).toString('base64url');
       const now = deps.clock.now();
       const id = newId();
@@ -58,7 +58,7 @@ export function createEmailTokensService(deps: {
         createdAt: now,
         expiresAt,
       });
-      return { id, token, expiresAt };
+      return { id, token, createdAt: now, expiresAt };
     },
 
     /** Uses a token once: the open row, or undefined for anything else (malformed, unknown, used, revoked, expired). */

@@ -113,8 +113,7 @@ export function createInvitationsService(deps: {
         createdBy: actorId,
       });
       await deps.mail.send(tx, input.email, 'invitation', { orgName: org.name, role: input.role, token: issued.token, expiresAt: issued.expiresAt });
-      // The row's own creation time (issue() stamps expiresAt = createdAt + ttl).
-      return { id: issued.id, email: input.email, role: input.role, status: 'pending', expiresAt: issued.expiresAt.toISOString(), createdAt: new Date(issued.expiresAt.getTime() - ttlSeconds * 1000).toISOString() };
+      return { id: issued.id, email: input.email, role: input.role, status: 'pending', expiresAt: issued.expiresAt.toISOString(), createdAt: issued.createdAt.toISOString() };
     },
 
     async list(principal: Principal, orgId: string, page: PaginationParams): Promise<PageOf<InvitationView>> {
