@@ -118,6 +118,13 @@ function storeContract(name: string, adapter: StoreAdapter): void {
         await expect(store.delete('value:a')).resolves.toBeUndefined();
       });
 
+      it('reads several values in one call, in order, null for the missing', async () => {
+        await store.set('many:a', 'one', 60);
+        await store.set('many:c', 'three', 60);
+        expect(await store.getMany(['many:a', 'many:b', 'many:c', 'many:a'])).toEqual(['one', null, 'three', 'one']);
+        expect(await store.getMany([])).toEqual([]);
+      });
+
       it('keeps values byte for byte', async () => {
         const value = 'naïve \u0000 \u202e 🧪 "quoted" \n';
         await store.set('value:unicode', value, 60);

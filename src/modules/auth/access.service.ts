@@ -31,7 +31,7 @@ export interface ResolvedAccess {
  */
 export function createAccessService(deps: {
   loadGrants: (userId: string) => Promise<UserGrants | undefined>;
-  store: Pick<Store, 'get' | 'set' | 'increment'>;
+  store: Pick<Store, 'getMany' | 'set' | 'increment'>;
   cacheTtlSeconds: number;
 }) {
   // Ids and roles only: nothing personal is cached here.

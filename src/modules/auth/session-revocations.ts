@@ -11,7 +11,7 @@ const MARKER_TTL_SECONDS = 3600 + 60;
 const sessionKey = (sessionId: string) => `auth:session-ended:${sessionId}`;
 const userKey = (userId: string) => `auth:sessions-ended-before:${userId}`;
 
-export function createSessionRevocations(deps: { store: Pick<Store, 'get' | 'set'>; clock: Pick<Clock, 'nowMs'> }) {
+export function createSessionRevocations(deps: { store: Pick<Store, 'getMany' | 'set'>; clock: Pick<Clock, 'nowMs'> }) {
   return {
     async endSession(sessionId: string): Promise<void> {
       await deps.store.set(sessionKey(sessionId), '1', MARKER_TTL_SECONDS);
@@ -21,7 +21,7 @@ export function createSessionRevocations(deps: { store: Pick<Store, 'get' | 'set
       await deps.store.set(userKey(userId), String(deps.clock.nowMs()), MARKER_TTL_SECONDS);
     },
     async isEnded(userId: string, sessionId: string): Promise<boolean> {
-      const [session, before] = await Promise.all([deps.store.get(sessionKey(sessionId)), deps.store.get(userKey(userId))]);
+      const [session = null, before = null] = await deps.store.getMany([sessionKey(sessionId), userKey(userId)]);
       if (session !== null) return true;
       // Session ids are UUIDv7: their first bits say when the login began.
       return before !== null && !(timestampOfId(sessionId) > Number(before));

@@ -22,7 +22,7 @@ const context = (userId: string) => ({ table: 'store', column: 'users:profile', 
  * Redis), and invalidated on every change that alters it: the user's own edits, status, password and
  * membership changes (wired together with the access-cache invalidation) and organisation renames.
  */
-export function createProfileCache(deps: { store: Pick<Store, 'get' | 'set' | 'increment'>; cipher: Pick<FieldCipher, 'encrypt' | 'decrypt'>; ttlSeconds: number }) {
+export function createProfileCache(deps: { store: Pick<Store, 'getMany' | 'set' | 'increment'>; cipher: Pick<FieldCipher, 'encrypt' | 'decrypt'>; ttlSeconds: number }) {
   return createVersionedCache<Profile>({
     store: deps.store,
     namespace: 'users:profile:v1',

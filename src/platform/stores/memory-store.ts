@@ -77,6 +77,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
 
   return {
     get: (key) => settle(() => live(prefixKey(prefix, key))?.value ?? null),
+    getMany: (keys) => settle(() => keys.map((key) => live(prefixKey(prefix, key))?.value ?? null)),
 
     set: (key, value, ttlSeconds) =>
       settle(() => {

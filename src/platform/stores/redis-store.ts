@@ -107,6 +107,11 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return await exec(() => redis.get(key));
     },
 
+    async getMany(keys) {
+      if (keys.length === 0) return [];
+      return await exec(() => redis.mget(...keys));
+    },
+
     async set(key, value, ttlSeconds) {
       const ttlMs = ttlSecondsToMs(ttlSeconds);
       await exec(() => redis.set(key, value, 'PX', ttlMs));

@@ -24,6 +24,8 @@ export interface RateDecision {
 /** Key-value store; every key is namespaced by the prefix the store was created with. */
 export interface Store {
   get(key: string): Promise<string | null>;
+  /** Several values in one round trip, in the order of `keys` (null for each missing one). */
+  getMany(keys: readonly string[]): Promise<Array<string | null>>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;
   /** Atomically adds one; the expiry is set when the key is created and never extended by later calls. */

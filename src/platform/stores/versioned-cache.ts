@@ -6,7 +6,7 @@ const GENERATION_TTL_SECONDS = 3600;
 const DECODED_MAX = 10_000;
 
 export interface VersionedCacheOptions<T> {
-  store: Pick<Store, 'get' | 'set' | 'increment'>;
+  store: Pick<Store, 'getMany' | 'set' | 'increment'>;
   /** Key namespace, e.g. `access:v1`; the entry is `<ns>:<id>`, its generation `<ns>:gen:<id>`. */
   namespace: string;
   ttlSeconds: number;
@@ -46,7 +46,7 @@ export function createVersionedCache<T>(options: VersionedCacheOptions<T>) {
 
   return {
     async get(id: string, load: () => Promise<T | undefined>): Promise<T | undefined> {
-      const [generation, entry] = await Promise.all([store.get(generationKey(id)), store.get(entryKey(id))]);
+      const [generation = null, entry = null] = await store.getMany([generationKey(id), entryKey(id)]);
       const current = generation ?? '0';
       if (entry !== null) {
         const separator = entry.indexOf(':');
