@@ -23,7 +23,7 @@ import { createPolicyRepo } from './modules/policy/policy.repo.js';
 import { createPolicyService } from './modules/policy/policy.service.js';
 import { createEmailTokensRepo } from './modules/auth/email-tokens.repo.js';
 import { authHousekeepingJobs } from './modules/auth/auth.jobs.js';
-import { deliverOutboxJob, purgeSentMailJob } from './modules/mail/mail.jobs.js';
+import { deliverOutboxJob, purgeFinishedMailJob } from './modules/mail/mail.jobs.js';
 import { createMailRepo } from './modules/mail/mail.repo.js';
 import { createSmtpTransport } from './modules/mail/mail.transport.js';
 
@@ -103,7 +103,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const registry = createJobRegistry([
       purgeIdempotencyRecordsJob({ db, clock }),
       ...authHousekeepingJobs({ db, clock, emailTokensRepo }),
-      purgeSentMailJob({ db, clock, mailRepo }),
+      purgeFinishedMailJob({ db, clock, mailRepo }),
       ...(mailTransport ? [deliverOutboxJob({ db, clock, mailRepo, transport: mailTransport, logger })] : []),
     ]);
     const queue = createJobQueue({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:jobs`, registry, logger, clock });
@@ -153,7 +153,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         { name: 'auth.purge-login-attempts', everyMs: hourly },
         { name: 'auth.purge-refresh-families', everyMs: hourly },
         { name: 'auth.purge-email-tokens', everyMs: hourly },
-        { name: 'mail.purge-sent', everyMs: hourly },
+        { name: 'mail.purge-finished', everyMs: hourly },
         ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
       ]);
       closers.push(() => scheduler.stop());

@@ -9,7 +9,7 @@ import { authHousekeepingJobs, EXPIRED_EMAIL_TOKEN_RETENTION_MS } from '../../sr
 import { createEmailTokensRepo } from '../../src/modules/auth/email-tokens.repo.js';
 import { createLockoutService } from '../../src/modules/auth/lockout.service.js';
 import { createRefreshTokenService } from '../../src/modules/auth/refresh-token.service.js';
-import { purgeSentMailJob } from '../../src/modules/mail/mail.jobs.js';
+import { purgeFinishedMailJob } from '../../src/modules/mail/mail.jobs.js';
 import { EMAIL_INDEX_PURPOSE } from '../../src/modules/users/users.repo.js';
 import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
@@ -47,7 +47,7 @@ const jobs = () => {
   };
   const list = [
     ...authHousekeepingJobs({ db: t.container.db, clock, emailTokensRepo: spiedRepo }),
-    purgeSentMailJob({ db: t.container.db, clock, mailRepo: t.container.repos.mail }),
+    purgeFinishedMailJob({ db: t.container.db, clock, mailRepo: t.container.repos.mail }),
   ];
   const byName = (name: string) => list.find((job) => job.name === name)!;
   return { run: async (name: string, signal?: AbortSignal) => byName(name).handler({}, context(signal)) };
@@ -56,7 +56,7 @@ const inTx = <T>(fn: (tx: Tx) => Promise<T>) => t.container.db.transaction().exe
 
 describe('housekeeping job registration', () => {
   it('registers every housekeeping job, and no mail relay without SMTP_URL', async () => {
-    for (const name of ['platform.purge-idempotency-records', 'auth.purge-login-attempts', 'auth.purge-refresh-families', 'auth.purge-email-tokens', 'mail.purge-sent'] as const) {
+    for (const name of ['platform.purge-idempotency-records', 'auth.purge-login-attempts', 'auth.purge-refresh-families', 'auth.purge-email-tokens', 'mail.purge-finished'] as const) {
       await expect(t.container.queue.enqueue(name, {}, { jobId: `registration-check-${name}` })).resolves.toBe(`registration-check-${name}`);
     }
     await expect(t.container.queue.enqueue('mail.deliver-outbox' as never, {} as never)).rejects.toBeInstanceOf(InvalidJobError);
@@ -215,8 +215,8 @@ describe('auth.purge-email-tokens', () => {
   });
 });
 
-describe('mail.purge-sent', () => {
-  it('deletes mail sent over 30 days ago and keeps recent, pending and failed mail', async () => {
+describe('mail.purge-finished', () => {
+  it('deletes mail sent or given up on over 30 days ago and keeps recent, pending and recently failed mail', async () => {
     const repo = t.container.repos.mail;
     const send = () => inTx((tx) => t.container.services.mail.send(tx, `outbox${++seq}@example.test`, 'password-reset-unknown', {}));
     const oldSent = await send();
@@ -227,9 +227,12 @@ describe('mail.purge-sent', () => {
     await repo.markSent(t.container.db, oldSent, new Date(now - 31 * DAY));
     await repo.markSent(t.container.db, recentSent, new Date(now - 29 * DAY));
     await repo.markFailed(t.container.db, failed, 'EENVELOPE 550 at RCPT TO', true);
+    const oldFailed = await send();
+    await repo.markFailed(t.container.db, oldFailed, 'EENVELOPE 550 at RCPT TO', true);
+    await t.container.db.updateTable('mailOutbox').set({ createdAt: new Date(now - 31 * DAY) }).where('id', '=', oldFailed).execute();
 
-    await jobs().run('mail.purge-sent');
-    const left = (await t.container.db.selectFrom('mailOutbox').select('id').where('id', 'in', [oldSent, recentSent, pending, failed]).execute()).map((r) => r.id);
+    await jobs().run('mail.purge-finished');
+    const left = (await t.container.db.selectFrom('mailOutbox').select('id').where('id', 'in', [oldSent, recentSent, pending, failed, oldFailed]).execute()).map((r) => r.id);
     expect(left.sort()).toEqual([recentSent, pending, failed].sort());
   });
 });

@@ -21,8 +21,8 @@ const RUN_BUDGET_MS = 20_000;
 const CLAIM_LEASE_MS = 10 * 60_000;
 const RETRY_BASE_MS = 60_000;
 const RETRY_CAP_MS = 60 * 60_000;
-/** Sent messages are kept this long (operators can see what went out), then deleted. */
-export const SENT_MAIL_RETENTION_MS = 30 * 24 * 3_600_000;
+/** Sent and failed messages are kept this long (operators can see what went out, or did not), then deleted. */
+export const FINISHED_MAIL_RETENTION_MS = 30 * 24 * 3_600_000;
 
 /** Wait before attempt n+1 after attempt n failed: 1 min × 2^(n-1), capped at 1 h (1, 2, 4, … 32, 60 min: about 2 h in all). */
 export const mailRetryDelayMs = (attempts: number): number => Math.min(RETRY_BASE_MS * 2 ** Math.max(0, attempts - 1), RETRY_CAP_MS);
@@ -114,14 +114,14 @@ export const deliverOutboxJob = (deps: MailRelayDeps) =>
     },
   });
 
-/** Deletes messages sent more than 30 days ago, in batches. */
-export const purgeSentMailJob = (deps: { db: Db; clock: Pick<Clock, 'now'>; mailRepo: Pick<MailRepo, 'purgeSent'> }) =>
+/** Deletes messages sent, or given up on, more than 30 days ago, in batches. */
+export const purgeFinishedMailJob = (deps: { db: Db; clock: Pick<Clock, 'now'>; mailRepo: Pick<MailRepo, 'purgeFinished'> }) =>
   defineJob({
-    name: 'mail.purge-sent',
+    name: 'mail.purge-finished',
     payload: EmptyPayload,
     attempts: 3,
     handler: async (_payload, context) => {
-      const cutoff = new Date(deps.clock.now().getTime() - SENT_MAIL_RETENTION_MS);
-      await purgeInBatches(context.signal, (batch) => deps.mailRepo.purgeSent(deps.db, cutoff, batch));
+      const cutoff = new Date(deps.clock.now().getTime() - FINISHED_MAIL_RETENTION_MS);
+      await purgeInBatches(context.signal, (batch) => deps.mailRepo.purgeFinished(deps.db, cutoff, batch));
     },
   });

@@ -100,11 +100,20 @@ export function createMailRepo(deps: { cipher: FieldCipher }) {
         .execute();
     },
 
-    /** Deletes up to `batch` messages sent before `cutoff`; returns how many. */
-    async purgeSent(executor: Db | Tx, cutoff: Date, batch: number): Promise<number> {
+    /**
+     * Deletes up to `batch` finished messages: sent before `cutoff`, or given up on and created before it
+     * (a failed message still holds an encrypted recipient and body); returns how many.
+     */
+    async purgeFinished(executor: Db | Tx, cutoff: Date, batch: number): Promise<number> {
       const result = await executor
         .deleteFrom('mailOutbox')
-        .where('id', 'in', (eb) => eb.selectFrom('mailOutbox').select('id').where('status', '=', 'sent').where('sentAt', '<', cutoff).limit(batch))
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('mailOutbox')
+            .select('id')
+            .where((w) => w.or([w.and([w('status', '=', 'sent'), w('sentAt', '<', cutoff)]), w.and([w('status', '=', 'failed'), w('createdAt', '<', cutoff)])]))
+            .limit(batch),
+        )
         .executeTakeFirst();
       return Number(result.numDeletedRows);
     },
