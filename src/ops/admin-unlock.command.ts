@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig } from '../config/config.js';
+import { loadConfig } from '../config/config.js';
+import { isKnownStartupError } from '../platform/process-lifecycle.js';
 import { createContainer, type ContainerOverrides } from '../container.js';
 import { createLogger } from '../platform/logger.js';
 
@@ -40,8 +41,7 @@ export async function runAdminUnlock(
     const logger = createLogger(config.logLevel, { write: (line: string) => io.stderr(line.trimEnd()) });
     container = await createContainer(config, { logger, runJobs: false, ...overrides });
   } catch (error) {
-    const known = error instanceof Error && (error instanceof ConfigError || ['DataDirLockedError', 'BootstrapError', 'KeyringError', 'PolicyError'].includes(error.name));
-    io.stderr(`admin:unlock: ${known ? error.message : String(error)}`);
+    io.stderr(`admin:unlock: ${isKnownStartupError(error) ? error.message : String(error)}`);
     return EXIT.failed;
   }
   try {

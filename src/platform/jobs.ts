@@ -26,21 +26,30 @@ export async function purgeInBatches(signal: AbortSignal, deleteBatch: (batch: n
 }
 
 /**
+ * A periodic housekeeping job: no payload, three attempts, and a body that deletes in batches
+ * (`purgeInBatches`) until done or aborted, so every purge has the same shape and stop behaviour.
+ */
+export const definePurgeJob = <const N extends string>(name: N, purge: (signal: AbortSignal) => Promise<unknown>) =>
+  defineJob({
+    name,
+    payload: EmptyPayload,
+    attempts: 3,
+    handler: async (_payload, context) => {
+      await purge(context.signal);
+    },
+  });
+
+/**
  * Deletes Idempotency-Key records past their expiry. Idempotent: running twice deletes nothing
  * the second time.
  */
 export const purgeIdempotencyRecordsJob = (deps: { db: Db; clock: Clock }) =>
-  defineJob({
-    name: 'platform.purge-idempotency-records',
-    payload: EmptyPayload,
-    attempts: 3,
-    handler: async (_payload, context) => {
-      await purgeInBatches(context.signal, async (batch) => {
-        const result = await deps.db
-          .deleteFrom('idempotencyRecords')
-          .where('id', 'in', (eb) => eb.selectFrom('idempotencyRecords').select('id').where('expiresAt', '<', deps.clock.now()).limit(batch))
-          .executeTakeFirst();
-        return Number(result.numDeletedRows);
-      });
-    },
-  });
+  definePurgeJob('platform.purge-idempotency-records', (signal) =>
+    purgeInBatches(signal, async (batch) => {
+      const result = await deps.db
+        .deleteFrom('idempotencyRecords')
+        .where('id', 'in', (eb) => eb.selectFrom('idempotencyRecords').select('id').where('expiresAt', '<', deps.clock.now()).limit(batch))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    }),
+  );

@@ -31,9 +31,14 @@ export function onTerminationSignals(shutdown: () => Promise<void>, logger: Pick
   process.on('SIGINT', handle);
 }
 
+const KNOWN_STARTUP_ERRORS: ReadonlySet<string> = new Set(['ConfigError', 'PolicyError', 'BootstrapError', 'DataDirLockedError', 'KeyringError']);
+
+/** A configuration or environment problem an operator fixes from its message alone (no stack needed). */
+export const isKnownStartupError = (error: unknown): error is Error => error instanceof Error && KNOWN_STARTUP_ERRORS.has(error.name);
+
 /** Prints a start-up failure without a stack for known configuration problems. */
 export function reportStartupFailure(error: unknown): never {
-  const known = error instanceof Error && ['ConfigError', 'PolicyError', 'BootstrapError', 'DataDirLockedError', 'KeyringError'].includes(error.name);
+  const known = isKnownStartupError(error);
   process.stderr.write(`${known ? error.message : String((error as Error | undefined)?.stack ?? error)}\n`);
   process.exit(1);
 }

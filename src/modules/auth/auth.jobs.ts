@@ -1,7 +1,6 @@
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
-import { EmptyPayload, purgeInBatches } from '../../platform/jobs.js';
-import { defineJob } from '../../platform/queue/index.js';
+import { definePurgeJob, purgeInBatches } from '../../platform/jobs.js';
 import type { EmailTokensRepo } from './email-tokens.repo.js';
 import { purgeForgottenLoginAttempts } from './lockout.repo.js';
 import { LOCK_HISTORY_QUIET_MS } from './lockout.service.js';
@@ -40,40 +39,25 @@ export function authHousekeepingJobs(deps: {
      * - a success or an unlock only reset fields to those same values.
      * Rows inside the quiet period keep their lock count, so a renewed attack still meets longer locks.
      */
-    defineJob({
-      name: 'auth.purge-login-attempts',
-      payload: EmptyPayload,
-      attempts: 3,
-      handler: async (_payload, context) => {
-        const now = deps.clock.now();
-        const quietCutoff = new Date(now.getTime() - LOCK_HISTORY_QUIET_MS);
-        await purgeInBatches(context.signal, (batch) => purgeForgottenLoginAttempts(deps.db, now, quietCutoff, batch));
-      },
+    definePurgeJob('auth.purge-login-attempts', (signal) => {
+      const now = deps.clock.now();
+      const quietCutoff = new Date(now.getTime() - LOCK_HISTORY_QUIET_MS);
+      return purgeInBatches(signal, (batch) => purgeForgottenLoginAttempts(deps.db, now, quietCutoff, batch));
     }),
 
     /** Refresh-token families past their absolute expiry, or revoked more than a day ago, with their tokens. */
-    defineJob({
-      name: 'auth.purge-refresh-families',
-      payload: EmptyPayload,
-      attempts: 3,
-      handler: async (_payload, context) => {
-        const now = deps.clock.now();
-        const dead = { expiredBefore: now, revokedBefore: new Date(now.getTime() - REVOKED_FAMILY_RETENTION_MS) };
-        // Tokens first, so no family delete cascades to an unbounded number of rows.
-        await purgeInBatches(context.signal, (batch) => refreshTokenRepo.purgeTokensOfDeadFamilies(deps.db, dead, batch));
-        await purgeInBatches(context.signal, (batch) => refreshTokenRepo.purgeDeadFamilies(deps.db, dead, batch));
-      },
+    definePurgeJob('auth.purge-refresh-families', async (signal) => {
+      const now = deps.clock.now();
+      const dead = { expiredBefore: now, revokedBefore: new Date(now.getTime() - REVOKED_FAMILY_RETENTION_MS) };
+      // Tokens first, so no family delete cascades to an unbounded number of rows.
+      await purgeInBatches(signal, (batch) => refreshTokenRepo.purgeTokensOfDeadFamilies(deps.db, dead, batch));
+      await purgeInBatches(signal, (batch) => refreshTokenRepo.purgeDeadFamilies(deps.db, dead, batch));
     }),
 
     /** Invitation, reset and registration tokens that expired more than a week ago (used or not). */
-    defineJob({
-      name: 'auth.purge-email-tokens',
-      payload: EmptyPayload,
-      attempts: 3,
-      handler: async (_payload, context) => {
-        const cutoff = new Date(deps.clock.now().getTime() - EXPIRED_EMAIL_TOKEN_RETENTION_MS);
-        await purgeInBatches(context.signal, (batch) => deps.emailTokensRepo.purgeExpired(deps.db, cutoff, batch));
-      },
+    definePurgeJob('auth.purge-email-tokens', (signal) => {
+      const cutoff = new Date(deps.clock.now().getTime() - EXPIRED_EMAIL_TOKEN_RETENTION_MS);
+      return purgeInBatches(signal, (batch) => deps.emailTokensRepo.purgeExpired(deps.db, cutoff, batch));
     }),
   ] as const;
 }

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
-import { EmptyPayload, purgeInBatches } from '../../platform/jobs.js';
+import { EmptyPayload, definePurgeJob, purgeInBatches } from '../../platform/jobs.js';
 import type { Logger } from '../../platform/logger.js';
 import { defineJob } from '../../platform/queue/index.js';
 import type { MailRepo } from './mail.repo.js';
@@ -116,12 +116,7 @@ export const deliverOutboxJob = (deps: MailRelayDeps) =>
 
 /** Deletes messages sent, or given up on, more than 30 days ago, in batches. */
 export const purgeFinishedMailJob = (deps: { db: Db; clock: Pick<Clock, 'now'>; mailRepo: Pick<MailRepo, 'purgeFinished'> }) =>
-  defineJob({
-    name: 'mail.purge-finished',
-    payload: EmptyPayload,
-    attempts: 3,
-    handler: async (_payload, context) => {
-      const cutoff = new Date(deps.clock.now().getTime() - FINISHED_MAIL_RETENTION_MS);
-      await purgeInBatches(context.signal, (batch) => deps.mailRepo.purgeFinished(deps.db, cutoff, batch));
-    },
+  definePurgeJob('mail.purge-finished', (signal) => {
+    const cutoff = new Date(deps.clock.now().getTime() - FINISHED_MAIL_RETENTION_MS);
+    return purgeInBatches(signal, (batch) => deps.mailRepo.purgeFinished(deps.db, cutoff, batch));
   });

@@ -22,6 +22,14 @@ export interface MemberView {
 const notGrantable = () =>
   new AppError(403, 'role_not_grantable', { detail: 'Your role does not allow giving or taking away this role.' });
 const lastOwner = () => errors.conflict('last_owner', 'The organisation would have no owner left; make someone else owner first.');
+const toMemberView = (user: { id: string; email: string; displayName: string }, member: { role: OrgRole; createdAt: Date }): MemberView => ({
+  id: user.id,
+  email: user.email,
+  displayName: user.displayName,
+  role: member.role,
+  createdAt: member.createdAt.toISOString(),
+});
+
 /** Lower index is more power (ORG_ROLES is ordered). */
 const rank = (role: OrgRole) => ORG_ROLES.indexOf(role);
 
@@ -61,7 +69,7 @@ export function createMembersService(deps: {
   async function viewOf(executor: Db | Tx, member: { userId: string; role: OrgRole; createdAt: Date }): Promise<MemberView> {
     const [user] = await deps.usersRepo.findManyByIds(executor, [member.userId]);
     if (!user) throw errors.notFound('member');
-    return { id: user.id, email: user.email, displayName: user.displayName, role: member.role, createdAt: member.createdAt.toISOString() };
+    return toMemberView(user, member);
   }
 
   return {
@@ -75,7 +83,7 @@ export function createMembersService(deps: {
       for (const row of items) {
         const user = users.get(row.userId);
         // A deleted user's memberships are deleted with it; a straggler is not shown.
-        if (user) members.push({ id: user.id, email: user.email, displayName: user.displayName, role: row.role, createdAt: row.createdAt.toISOString() });
+        if (user) members.push(toMemberView(user, row));
       }
       return { items: members, nextCursor };
     },
