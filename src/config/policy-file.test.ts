@@ -71,6 +71,14 @@ describe('invalid policies', () => {
     expect(problems[0]).toMatch(/^[\w.]+: \S/);
   });
 
+  it('refuses an egress allowlist entry that is not a CIDR network, naming it', () => {
+    expect(problemsOf({ egress: { allowPrivateNetworks: ['10.0.0.0/8', '10.0.0.0/33', 'intranet'] } })).toEqual([
+      'egress.allowPrivateNetworks: "10.0.0.0/33" is not a CIDR network',
+      'egress.allowPrivateNetworks: "intranet" is not a CIDR network',
+    ]);
+    expect(buildPolicy({ egress: { allowPrivateNetworks: ['10.0.0.0/8', 'fd00::/8'] } }, 'test').policy.egress.allowPrivateNetworks).toHaveLength(2);
+  });
+
   it('refuses a document that is not an object', () => {
     for (const document of [[], 'password: 15', 42]) expect(problemsOf(document)).toEqual([expect.stringMatching(/^\(policy\): /)]);
   });

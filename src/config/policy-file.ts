@@ -4,6 +4,7 @@ import { unwatchFile, watchFile } from 'node:fs';
 import type { TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
+import { parseCidrList } from '../platform/egress/index.js';
 import { canonicalJson } from '../platform/canonical-json.js';
 import { PolicySchema, type Policy } from './policy.schema.js';
 
@@ -26,6 +27,12 @@ export function buildPolicy(document: unknown, source: string): PolicySnapshot {
   const input = document ?? {};
   const withDefaults = Value.Default(PolicySchema, structuredClone(input));
   const problems = problemsOf(PolicySchema, withDefaults, '');
+  if (problems.length === 0) {
+    // The egress client ignores a malformed network (it can never widen access), but an operator who
+    // meant to allow one should hear about it when the file is applied, not when a target fails.
+    const { invalid } = parseCidrList((withDefaults as Policy).egress.allowPrivateNetworks);
+    problems.push(...invalid.map((entry) => `egress.allowPrivateNetworks: ${JSON.stringify(entry)} is not a CIDR network`));
+  }
   if (problems.length > 0) throw new PolicyError(problems);
   const policy = withDefaults as Policy;
   const contentHash = createHash('sha256').update(canonicalJson(policy)).digest('hex');
