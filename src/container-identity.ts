@@ -85,6 +85,7 @@ export function createIdentityModules(deps: {
   });
   const grants = createAccessService({
     store,
+    clock,
     cacheTtlSeconds: ACCESS_CACHE_TTL_SECONDS,
     loadGrants: async (userId) => {
       const [grants, memberships] = await Promise.all([usersRepo.findGrants(db, userId), membershipsRepo.listForUser(db, userId)]);
@@ -98,7 +99,7 @@ export function createIdentityModules(deps: {
       };
     },
   });
-  const profileCache = createProfileCache({ store, cipher, ttlSeconds: ACCESS_CACHE_TTL_SECONDS });
+  const profileCache = createProfileCache({ store, cipher, clock, ttlSeconds: ACCESS_CACHE_TTL_SECONDS });
   // Whatever changes a user's grants (status, roles, password) may change their profile too, and
   // every such change already invalidates the grants: one call drops both.
   const access: typeof grants = {

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deleteRedisKeys, sleep } from '../setup/wait.js';
+import { deleteRedisKeys, sleep, waitFor } from '../setup/wait.js';
 import { createManualClock } from '../../src/platform/clock.js';
 import { createMemoryStore } from '../../src/platform/stores/memory-store.js';
 import { createRedisStore } from '../../src/platform/stores/redis-store.js';
-import type { Store } from '../../src/platform/stores/store.js';
+import { MAX_MESSAGE_LENGTH, type Store, type Subscription } from '../../src/platform/stores/store.js';
 import { redisUrl, uniqueName } from '../setup/environment.js';
 
 /** One store under test, with the way time passes for it. */
@@ -212,6 +212,60 @@ function storeContract(name: string, adapter: StoreAdapter): void {
       it('rejects a non-positive or fractional lock TTL as a bug', async () => {
         await expect(store.acquireLock('lock:bad', 0)).rejects.toThrow(RangeError);
         await expect(store.acquireLock('lock:bad', 1.5)).rejects.toThrow(RangeError);
+      });
+    });
+
+    describe('pub/sub', () => {
+      const listen = (on: Store, channel: string) => {
+        const messages: string[] = [];
+        const liveness: boolean[] = [];
+        const subscription: Subscription = on.subscribe(channel, {
+          onMessage: (message) => messages.push(message),
+          onLiveChange: (live) => liveness.push(live),
+        });
+        return { messages, liveness, subscription };
+      };
+      // Delivery is asynchronous on Redis (another connection): poll, bounded.
+      const soon = (condition: () => boolean) => waitFor(condition, 5_000, 10);
+
+      it('delivers to every subscriber of the channel, in order, and to no other channel', async () => {
+        const first = listen(store, 'ps:news');
+        const second = listen(store, 'ps:news');
+        const other = listen(store, 'ps:other');
+        await soon(() => first.subscription.live && second.subscription.live && other.subscription.live);
+        await store.publish('ps:news', 'one');
+        await store.publish('ps:news', 'two');
+        await soon(() => first.messages.length === 2 && second.messages.length === 2);
+        expect(first.messages).toEqual(['one', 'two']);
+        expect(second.messages).toEqual(['one', 'two']);
+        await store.publish('ps:other', 'done');
+        await soon(() => other.messages.length === 1);
+        expect(other.messages).toEqual(['done']);
+        expect(first.messages).toHaveLength(2);
+      });
+
+      it('namespaces channels by prefix', async () => {
+        const mine = listen(store, 'ps:shared-name');
+        const theirs = listen(neighbour, 'ps:shared-name');
+        await soon(() => mine.subscription.live && theirs.subscription.live);
+        await store.publish('ps:shared-name', 'for my prefix');
+        await soon(() => mine.messages.length === 1);
+        await sleep(50);
+        expect(theirs.messages).toEqual([]);
+      });
+
+      it('rejects an oversized message or a nameless channel as a bug', async () => {
+        await expect(store.publish('ps:big', 'x'.repeat(MAX_MESSAGE_LENGTH + 1))).rejects.toThrow(RangeError);
+        await expect(store.publish('', 'x')).rejects.toThrow(RangeError);
+        expect(() => store.subscribe('', { onMessage: () => undefined, onLiveChange: () => undefined })).toThrow(RangeError);
+      });
+
+      it('stops being live when the store closes', async () => {
+        const { store: closing, close } = await open('_closing');
+        const listener = listen(closing, 'ps:closing');
+        await soon(() => listener.subscription.live);
+        await close();
+        expect(listener.subscription.live).toBe(false);
       });
     });
 

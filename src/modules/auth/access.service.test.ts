@@ -18,6 +18,7 @@ function setup(initial: UserGrants) {
       return Promise.resolve(grants && structuredClone(grants));
     },
     store,
+    clock,
     cacheTtlSeconds: 30,
   });
   return { access, clock, set: (next: UserGrants | undefined) => (grants = next), loads: () => loads };

@@ -1,4 +1,5 @@
 import type { OrgRole, PlatformRole, UserStatus } from '../../db/schema.js';
+import type { Clock } from '../../platform/clock.js';
 import { errors } from '../../platform/errors.js';
 import type { Store } from '../../platform/stores/store.js';
 import { createVersionedCache } from '../../platform/stores/versioned-cache.js';
@@ -27,12 +28,16 @@ export interface ResolvedAccess {
 /**
  * Authorisation reads current memberships (DESIGN §5), not a roles claim in an old token. They
  * are cached in the shared store for a short time and invalidated on every change, so a role
- * change, removal or disabled account takes effect on the caller's next request in every process.
+ * change, removal or disabled account takes effect on the caller's next request in this process
+ * and, in the others, as soon as the invalidation message reaches them (their in-process copies;
+ * see platform/stores/local-layer.ts).
  */
 export function createAccessService(deps: {
   loadGrants: (userId: string) => Promise<UserGrants | undefined>;
-  store: Pick<Store, 'getMany' | 'set' | 'increment'>;
+  store: Pick<Store, 'getMany' | 'set' | 'increment' | 'publish' | 'subscribe'>;
   cacheTtlSeconds: number;
+  /** Times the in-process copies (a few seconds at most). */
+  clock: Pick<Clock, 'nowMs'>;
 }) {
   // Ids and roles only: nothing personal is cached here.
   const cache = createVersionedCache<UserGrants>({
@@ -41,6 +46,7 @@ export function createAccessService(deps: {
     ttlSeconds: deps.cacheTtlSeconds,
     encode: (grants) => JSON.stringify(grants),
     decode: (raw) => JSON.parse(raw) as UserGrants,
+    clock: deps.clock,
   });
   const grantsOf = (userId: string) => cache.get(userId, () => deps.loadGrants(userId));
 

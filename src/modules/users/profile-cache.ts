@@ -1,3 +1,4 @@
+import type { Clock } from '../../platform/clock.js';
 import type { FieldCipher } from '../../platform/crypto/index.js';
 import type { Store } from '../../platform/stores/store.js';
 import { createVersionedCache } from '../../platform/stores/versioned-cache.js';
@@ -19,10 +20,17 @@ const context = (userId: string) => ({ table: 'store', column: 'users:profile', 
  * `GET /users/me` is the hottest authenticated read; reading the user and their organisations from
  * the database on every call made it cost more than the whole rest of the pipeline. The profile is
  * cached in the shared store for a short time, as an AES-GCM envelope (DESIGN §5: no plaintext PII in
- * Redis), and invalidated on every change that alters it: the user's own edits, status, password and
- * membership changes (wired together with the access-cache invalidation) and organisation renames.
+ * Redis; decrypted copies stay in this process's memory, a few seconds each), and invalidated on every
+ * change that alters it: the user's own edits, status, password and membership changes (wired together
+ * with the access-cache invalidation) and organisation renames.
  */
-export function createProfileCache(deps: { store: Pick<Store, 'getMany' | 'set' | 'increment'>; cipher: Pick<FieldCipher, 'encrypt' | 'decrypt'>; ttlSeconds: number }) {
+export function createProfileCache(deps: {
+  store: Pick<Store, 'getMany' | 'set' | 'increment' | 'publish' | 'subscribe'>;
+  cipher: Pick<FieldCipher, 'encrypt' | 'decrypt'>;
+  ttlSeconds: number;
+  /** Times the in-process copies (a few seconds at most). */
+  clock: Pick<Clock, 'nowMs'>;
+}) {
   return createVersionedCache<Profile>({
     store: deps.store,
     namespace: 'users:profile:v1',
@@ -36,6 +44,7 @@ export function createProfileCache(deps: { store: Pick<Store, 'getMany' | 'set' 
         return undefined;
       }
     },
+    clock: deps.clock,
   });
 }
 

@@ -1,7 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { gcraParameters, gcraStep } from './gcra.js';
-import { checkTtlMs, prefixKey, ttlSecondsToMs, type RateDecision, type RateRule, type Store } from './store.js';
+import {
+  MAX_SUBSCRIPTIONS,
+  checkMessage,
+  checkTtlMs,
+  prefixKey,
+  ttlSecondsToMs,
+  type RateDecision,
+  type RateRule,
+  type Store,
+  type StoreLogger,
+  type SubscriptionListener,
+} from './store.js';
 
 /** Options of the embedded (single-process) store. */
 export interface MemoryStoreOptions {
@@ -11,6 +22,8 @@ export interface MemoryStoreOptions {
   prefix?: string;
   /** How often expired keys are swept (real time). Default 30 s. */
   sweepIntervalMs?: number;
+  /** Told when a subscriber's listener throws (a bug that must not stop delivery to the others). */
+  logger?: StoreLogger;
 }
 
 /** The memory adapter; sweepExpired is exposed so tests can check the store stays bounded. */
@@ -44,6 +57,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const { clock } = options;
   const prefix = options.prefix ?? '';
   const entries = new Map<string, Entry>();
+  // Pub/sub within the one process: delivery is synchronous and cannot be lost, so a subscription is
+  // live from the start until the store closes.
+  const listeners = new Map<string, Set<SubscriptionListener>>();
+  let subscriptions = 0;
+  let closed = false;
 
   const live = (fullKey: string): Entry | undefined => {
     const entry = entries.get(fullKey);
@@ -144,12 +162,42 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         return owned;
       }),
 
+    publish: (channel, message) =>
+      settle(() => {
+        checkMessage(channel, message);
+        // A copy: a listener that subscribes while being told must not be told the same message.
+        for (const listener of [...(listeners.get(channel) ?? [])]) {
+          try {
+            listener.onMessage(message);
+          } catch (error) {
+            options.logger?.warn({ err: { message: error instanceof Error ? error.message : String(error) }, channel }, 'store subscriber failed on a message');
+          }
+        }
+      }),
+
+    subscribe: (channel, listener) => {
+      checkMessage(channel, '');
+      if (closed) throw new Error('the store is closed');
+      if (subscriptions >= MAX_SUBSCRIPTIONS) throw new RangeError(`a store has at most ${MAX_SUBSCRIPTIONS} subscriptions`);
+      subscriptions += 1;
+      const set = listeners.get(channel) ?? new Set<SubscriptionListener>();
+      set.add(listener);
+      listeners.set(channel, set);
+      return {
+        get live() {
+          return !closed;
+        },
+      };
+    },
+
     ping: () => Promise.resolve(),
 
     close: () =>
       settle(() => {
         clearInterval(sweeper);
         entries.clear();
+        closed = true;
+        listeners.clear();
       }),
 
     sweepExpired,

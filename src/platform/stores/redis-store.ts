@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createCircuitBreaker } from '../resilience/circuit-breaker.js';
 import { gcraParameters, toRateDecision } from './gcra.js';
+import { createRedisSubscriber } from './redis-pubsub.js';
 import { extendLockLua, gcraLua, incrementLua, releaseLockLua } from './redis-scripts.js';
-import { checkTtlMs, ttlSecondsToMs, type Store, type StoreLogger } from './store.js';
+import { checkMessage, checkTtlMs, ttlSecondsToMs, type Store, type StoreLogger } from './store.js';
 
 /** Options of the server-mode store; the defaults fail fast so an outage answers 503 instead of hanging. */
 export interface RedisStoreOptions {
@@ -19,6 +20,8 @@ export interface RedisStoreOptions {
   reconnectMaxDelayMs?: number;
   /** How long the breaker fails fast before trying Redis again. Default 3000. */
   breakerResetTimeoutMs?: number;
+  /** How often the subscriber connection (opened on the first subscribe) proves it is alive. Default 1000. */
+  subscriberHeartbeatMs?: number;
   logger?: StoreLogger;
 }
 
@@ -28,6 +31,7 @@ type GcraReply = [allowed: number, remaining: number, resetUs: number, retryUs: 
 interface ScriptCommands {
   storeIncrement(key: string, ttlMs: number): Promise<number>;
   storeGcra(key: string, limit: number, intervalUs: number): Promise<GcraReply>;
+  /** Key count first (the script takes any number), then the keys, then limit and interval per key. */
   storeExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
   storeReleaseLock(key: string, token: string): Promise<number>;
 }
@@ -70,14 +74,20 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   });
 
   let lastLogged = { message: '', atMs: 0 };
-  redis.on('error', (error: Error & { code?: string }) => {
+  const logConnectionError = (error: Error & { code?: string }) => {
     const now = Date.now();
     if (error.message === lastLogged.message && now - lastLogged.atMs < REPEAT_LOG_AFTER_MS) return;
     lastLogged = { message: error.message, atMs: now };
     logger?.warn({ err: { message: error.message, code: error.code } }, 'redis store connection error');
-  });
+  };
+  redis.on('error', logConnectionError);
   redis.on('ready', () => {
     lastLogged = { message: '', atMs: 0 };
+  });
+  const subscriber = createRedisSubscriber(redis, {
+    prefix: options.prefix,
+    heartbeatMs: options.subscriberHeartbeatMs ?? 1_000,
+    onError: logConnectionError,
   });
 
   redis.defineCommand('storeIncrement', { lua: incrementLua, numberOfKeys: 1 });
@@ -132,6 +142,7 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return toRateDecision(limit, { allowed: allowed === 1, remaining, resetUs, retryUs });
     },
 
+
     async acquireLock(key, ttlMs) {
       checkTtlMs(ttlMs);
       const token = randomBytes(16).toString('base64url');
@@ -148,11 +159,19 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       return (await exec(() => scripts.storeReleaseLock(key, token))) === 1;
     },
 
+    async publish(channel, message) {
+      checkMessage(channel, message);
+      await exec(() => redis.publish(subscriber.fullName(channel), message));
+    },
+
+    subscribe: (channel, listener) => subscriber.subscribe(channel, listener),
+
     async ping() {
       await exec(() => redis.ping());
     },
 
     async close() {
+      subscriber.close();
       breaker.shutdown();
       if (redis.status === 'ready') {
         try {

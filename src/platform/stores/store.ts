@@ -38,10 +38,44 @@ export interface Store {
   extendLock(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Deletes the lock, only if `token` still owns it (compare-and-delete). */
   releaseLock(key: string, token: string): Promise<boolean>;
+  /**
+   * Sends `message` to every current subscriber of `channel`, in every process sharing this store and
+   * prefix. At most once: a subscriber that is not live when it is sent never gets it.
+   */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Listens on `channel` until the store closes. Delivery has no history, so `live` says whether
+   * messages are arriving right now, and onLiveChange fires on every change: whoever keeps state that
+   * messages keep fresh must distrust it while not live and start afresh on becoming live again.
+   */
+  subscribe(channel: string, listener: SubscriptionListener): Subscription;
   /** Resolves when the backend answers; rejects (AppError 503 for Redis) otherwise. */
   ping(): Promise<void>;
   /** Releases timers and connections; the store must not be used afterwards. */
   close(): Promise<void>;
+}
+
+/** What a subscriber is told: messages, and whether it can trust it hears them all. */
+export interface SubscriptionListener {
+  onMessage(message: string): void;
+  onLiveChange(live: boolean): void;
+}
+
+/** One subscription's state; the store ends it when it closes. */
+export interface Subscription {
+  /** True while every message published on the channel reaches this subscriber. */
+  readonly live: boolean;
+}
+
+/** Subscriptions per store: a handful of caches subscribe once each at start, so more is a runaway caller. */
+export const MAX_SUBSCRIPTIONS = 64;
+/** Messages name an id, never a payload. */
+export const MAX_MESSAGE_LENGTH = 1024;
+
+/** Rejects what the pub/sub contract does not allow, the same way in both adapters. */
+export function checkMessage(channel: string, message: string): void {
+  if (!channel) throw new RangeError('a channel needs a name');
+  if (message.length > MAX_MESSAGE_LENGTH) throw new RangeError(`messages are at most ${MAX_MESSAGE_LENGTH} characters`);
 }
 
 /** Where adapters report trouble that must not crash the process (pino's Logger fits). */
