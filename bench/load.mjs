@@ -11,12 +11,24 @@
 //   LOAD_HEADERS='{"authorization":"Bearer ..."}' LOAD_BODY='{"email":...}' node bench/load.mjs --url ...
 // A body is sent as application/json. --rate caps the offered load at that many requests per second
 // over all connections (autocannon's overallRate): latency at a fixed rate instead of at saturation.
+// Every `{{n}}` in the body becomes a value unique to the request (a random tag of this run plus a
+// counter, lower-case letters and digits: valid in slugs and names), for writes that must not repeat.
 //
 // Output fields: requestsPerSec (autocannon's mean of per-second samples), latencyP50Ms,
 // latencyP99Ms and latencyMeanMs (of 2xx responses, computed here from every response time at
 // microsecond resolution: autocannon's own histogram has 1 ms buckets, so a fast endpoint's p50
 // reads 0), non2xx, errors, timeouts, totalRequests, statusCodes.
+import { randomBytes } from 'node:crypto';
 import autocannon from 'autocannon';
+
+const UNIQUE = '{{n}}';
+
+/** autocannon rebuilds a request whose `setupRequest` is a function before every send. */
+function uniqueBodies(template) {
+  const runTag = randomBytes(4).toString('hex');
+  let counter = 0;
+  return [{ setupRequest: (request) => ({ ...request, body: template.replaceAll(UNIQUE, `${runTag}${(counter++).toString(36)}`) }) }];
+}
 
 function parseArgs(argv) {
   const options = { headers: {} };
@@ -75,7 +87,8 @@ async function main() {
   const MAX_SAMPLES = 20_000_000;
   let samples = new Float64Array(1 << 16);
   let count = 0;
-  const instance = autocannon({ url: url.href, connections, duration, pipelining, timeout, headers, method, body, ...(overallRate ? { overallRate } : {}) });
+  const requests = body?.includes(UNIQUE) ? uniqueBodies(body) : undefined;
+  const instance = autocannon({ url: url.href, connections, duration, pipelining, timeout, headers, method, body, ...(requests ? { requests } : {}), ...(overallRate ? { overallRate } : {}) });
   instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
     if (statusCode < 200 || statusCode > 299 || count >= MAX_SAMPLES) return;
     if (count === samples.length) {

@@ -26,6 +26,9 @@ import { membersRoutes } from './modules/orgs/members.routes.js';
 import { orgsRoutes } from './modules/orgs/orgs.routes.js';
 import { policyRoutes } from './modules/policy/policy.routes.js';
 import { apiKeysRoutes } from './modules/api-keys/api-keys.routes.js';
+import { auditRoutes } from './modules/audit/audit.routes.js';
+import { auditVerifyRoutes } from './modules/audit/audit-verify.routes.js';
+import { alertsRoutes } from './modules/audit/alerts.routes.js';
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576;
@@ -59,6 +62,8 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   registerRouteDefaults(app);
   registerValidation(app);
   app.addSchema(ProblemSchema);
+  // Audit declarations are checked as routes register; reads, denials and failures are recorded in onSend.
+  container.audit.http.register(app);
 
   // 1. Request id: genReqId above keeps a valid incoming X-Request-ID; echoed on every response.
   // 3. Access log: one line per request in onResponse, with the actor once known.
@@ -113,6 +118,9 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
         membershipChanged: (userId) => container.services.access.invalidate(userId),
       });
       await api.register(registrationRoutes, { registration: container.services.registration, throttle: authThrottle });
+      await api.register(auditRoutes, { auditQuery: container.audit.query });
+      await api.register(auditVerifyRoutes, { watch: container.audit.watch });
+      await api.register(alertsRoutes, { alerts: container.audit.alerts, runWrite: container.runWrite });
     },
     { prefix: '/api/v1' },
   );

@@ -14,7 +14,7 @@ import { createMembersService } from './modules/orgs/members.service.js';
 import { createAccessTokenService } from './modules/auth/access-token.service.js';
 import { createAccessService } from './modules/auth/access.service.js';
 import { createAuthService } from './modules/auth/auth.service.js';
-import { createAuthEventsRepo } from './modules/auth/auth-events.repo.js';
+import type { AuditRecorder } from './modules/audit/audit.recorder.js';
 import type { EmailTokensRepo } from './modules/auth/email-tokens.repo.js';
 import { createEmailTokensService } from './modules/auth/email-tokens.service.js';
 import { createBearerAuthenticator } from './modules/auth/bearer.authenticator.js';
@@ -61,6 +61,7 @@ export function createIdentityModules(deps: {
   logger: Logger;
   mailRepo: MailRepo;
   emailTokensRepo: EmailTokensRepo;
+  audit: Pick<AuditRecorder, 'record' | 'recordNow'>;
 }) {
   const { config, db, store, clock, cipher, blindIndex, policy, mailRepo } = deps;
   const { password: hashParams } = deps.initialPolicy.policy;
@@ -72,7 +73,6 @@ export function createIdentityModules(deps: {
   const usersRepo = createUsersRepo({ db, cipher, blindIndex });
   const orgsRepo = createOrgsRepo({ db });
   const membershipsRepo = createMembershipsRepo();
-  const authEventsRepo = createAuthEventsRepo({ cipher });
   const apiKeysRepo = createApiKeysRepo({ db, cipher });
 
   // The API is its own audience; the OAuth/OIDC server will share the issuer and the JWKS.
@@ -147,7 +147,7 @@ export function createIdentityModules(deps: {
       accessTokens,
       access,
       sessions,
-      authEvents: authEventsRepo,
+      audit: deps.audit,
     }),
     apiKeys: createApiKeysService({ apiKeysRepo, blindIndex, clock }),
     users: createUsersService({ ...shared, profileCache }),
@@ -164,21 +164,21 @@ export function createIdentityModules(deps: {
       refreshTokens,
       sessions,
       access,
-      authEvents: authEventsRepo,
+      audit: deps.audit,
       recipientBudget,
       policy: accounts,
     }),
-    invitations: createInvitationsService({ ...shared, accounts, emailTokens, mail, passwordPolicy, passwordHasher, orgsRepo }),
-    registration: createRegistrationService({ db, clock, accounts, emailTokens, mail, passwordPolicy, passwordHasher, usersRepo, recipientBudget }),
-    unlock: createUnlockService({ ...shared, blindIndex, lockout, access, authEvents: authEventsRepo }),
+    invitations: createInvitationsService({ ...shared, accounts, emailTokens, mail, passwordPolicy, passwordHasher, orgsRepo, audit: deps.audit }),
+    registration: createRegistrationService({ db, clock, accounts, emailTokens, mail, passwordPolicy, passwordHasher, usersRepo, recipientBudget, blindIndex, audit: deps.audit }),
+    unlock: createUnlockService({ ...shared, blindIndex, lockout, access, audit: deps.audit }),
     bootstrap: createBootstrapService({ ...shared, orgsRepo, passwordHasher, passwordPolicy, logger: deps.logger }),
   };
 
   return {
     passwordHasher,
     services,
-    repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo, authEvents: authEventsRepo, mail: mailRepo },
+    repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo, mail: mailRepo },
     /** Bearer JWT and X-API-Key, in that order (the metrics token comes first, test fakes last). */
-    authenticators: [createBearerAuthenticator({ accessTokens, access, sessions }), createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock })],
+    authenticators: [createBearerAuthenticator({ accessTokens, access, sessions }), createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock, audit: deps.audit })],
   };
 }

@@ -25,6 +25,8 @@ import { createEmailTokensRepo } from './modules/auth/email-tokens.repo.js';
 import { authHousekeepingJobs } from './modules/auth/auth.jobs.js';
 import { deliverOutboxJob, purgeFinishedMailJob } from './modules/mail/mail.jobs.js';
 import { createMailRepo } from './modules/mail/mail.repo.js';
+import { createAuditModule } from './container-audit.js';
+import type { AuditRepo } from './modules/audit/audit.repo.js';
 import { createSmtpTransport } from './modules/mail/mail.transport.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
@@ -40,6 +42,8 @@ export interface ContainerOverrides {
   redisPrefix?: string;
   /** Seed a new embedded database from a dump (test snapshots, restore). */
   loadDataDir?: Blob;
+  /** Replaces the audit insert: the write benchmark's no-op sink (bench/), never the service's. */
+  auditRepo?: Pick<AuditRepo, 'insert'>;
   /** Whether this process runs jobs (the embedded service and workers do; server-mode API processes do not). */
   runJobs?: boolean;
 }
@@ -100,7 +104,12 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       ? createSmtpTransport({ smtpUrl: config.smtpUrl, from: config.mailFrom ?? `no-reply@${new URL(config.publicUrl).hostname}` })
       : undefined;
     if (mailTransport) closers.push(() => mailTransport.close());
+    // The policy service comes later (it records through the recorder); jobs read it only once it is applied.
+    const audit = createAuditModule({ db, clock, cipher, logger, keys, config, policy: () => policy.current(), ...(overrides.auditRepo ? { auditRepo: overrides.auditRepo } : {}) });
+    // Before anything is signed, and so a keyring that contradicts the registered public keys stops the start.
+    await audit.sealer.registerKeys();
     const registry = createJobRegistry([
+      ...audit.jobs,
       purgeIdempotencyRecordsJob({ db, clock }),
       ...authHousekeepingJobs({ db, clock, emailTokensRepo }),
       purgeFinishedMailJob({ db, clock, mailRepo }),
@@ -110,7 +119,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     closers.push(() => queue.close());
 
     const policyRepo = createPolicyRepo(db);
-    const policy = createPolicyService({ policyRepo, logger });
+    const policy = createPolicyService({ policyRepo, logger, audit: audit.recorder });
     await policy.apply(initialPolicy);
     let policyWatcher: PolicyWatcher | undefined;
     if (config.policyFile) {
@@ -123,7 +132,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       closers.push(() => policyWatcher?.stop());
     }
 
-    const identity = createIdentityModules({ config, keys, db, store, clock, cipher, blindIndex, policy, initialPolicy, logger, mailRepo, emailTokensRepo });
+    const identity = createIdentityModules({ config, keys, db, store, clock, cipher, blindIndex, policy, initialPolicy, logger, mailRepo, emailTokensRepo, audit: audit.recorder });
     const { bootstrap, ...services } = identity.services;
     await bootstrap.ensureAdmin({
       mode: config.mode,
@@ -155,6 +164,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         { name: 'auth.purge-email-tokens', everyMs: hourly },
         { name: 'mail.purge-finished', everyMs: hourly },
         ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
+        ...audit.schedules,
       ]);
       closers.push(() => scheduler.stop());
     }
@@ -175,7 +185,14 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       policyWatcher,
       metrics,
       health,
-      runWrite: createWriteRunner({ db, cipher, clock, retentionHours: () => policy.current().retention.idempotencyRecordsHours }),
+      runWrite: createWriteRunner({
+        db,
+        cipher,
+        clock,
+        retentionHours: () => policy.current().retention.idempotencyRecordsHours,
+        afterWork: audit.http.recordWrite,
+      }),
+      audit,
       authenticators: [createMetricsTokenAuthenticator(config.metricsToken), ...identity.authenticators, ...(overrides.authenticators ?? [])],
       services,
       repos: identity.repos,

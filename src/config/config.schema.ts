@@ -51,6 +51,12 @@ export const EnvSchema = Type.Object(
     DOCS_ENABLED: Bool('Serve /docs (default on, off in production).'),
     SMTP_URL: Text('Outgoing mail server; unset keeps mail in the outbox table.', { pattern: '^smtps?://' }),
     MAIL_FROM: Text('Sender address of outgoing mail.'),
+    AUDIT_ALERT_WEBHOOK_URL: Text('Audit alerts are POSTed here, signed (HMAC-SHA-256); unset: alerts are only stored.', {
+      pattern: '^https?://',
+      maxLength: 2048,
+    }),
+    AUDIT_ALERT_WEBHOOK_SECRET: Text('HMAC key of the alert webhook signature (at least 32 bytes).'),
+    AUDIT_ALERT_WEBHOOK_SECRET_FILE: Text('File holding AUDIT_ALERT_WEBHOOK_SECRET.'),
     POLICY_FILE: Text('Tunable policy file (YAML or JSON), reloaded on change or SIGHUP.'),
     OTEL_EXPORTER_OTLP_ENDPOINT: Text('OpenTelemetry collector endpoint.', { pattern: '^https?://' }),
   },

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
@@ -36,6 +37,14 @@ export interface Config {
   mailFrom: string | undefined;
   policyFile: string | undefined;
   otelEndpoint: string | undefined;
+  /** Where audit alerts are delivered and the key that signs them; unset: alerts are only stored. */
+  auditAlertWebhook: AuditAlertWebhookConfig | undefined;
+}
+
+export interface AuditAlertWebhookConfig {
+  url: string;
+  /** HMAC-SHA-256 key (≥ 32 bytes), shared with the receiver. */
+  secret: string;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +86,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const crossProblems = crossVariableProblems(env);
   if (crossProblems.length > 0) throw new ConfigError(crossProblems);
 
+  const auditAlertWebhook = auditAlertWebhookOf(env);
+
   const mode: RunMode = env.DATABASE_URL ? 'server' : 'embedded';
   const nodeEnv = env.NODE_ENV;
   const keySources = Object.fromEntries(
@@ -106,7 +117,32 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     mailFrom: env.MAIL_FROM,
     policyFile: env.POLICY_FILE ? path.resolve(env.POLICY_FILE) : undefined,
     otelEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    auditAlertWebhook,
   };
+}
+
+const MIN_WEBHOOK_SECRET_BYTES = 32;
+
+/** The alert webhook: URL and secret both or neither; the secret from its variable or file, long enough. */
+function auditAlertWebhookOf(env: Env): AuditAlertWebhookConfig | undefined {
+  const url = env.AUDIT_ALERT_WEBHOOK_URL;
+  let secret = env.AUDIT_ALERT_WEBHOOK_SECRET;
+  if (env.AUDIT_ALERT_WEBHOOK_SECRET_FILE) {
+    try {
+      secret = readFileSync(env.AUDIT_ALERT_WEBHOOK_SECRET_FILE, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'file not readable';
+      throw new ConfigError([`AUDIT_ALERT_WEBHOOK_SECRET_FILE: ${reason}`]);
+    }
+  }
+  if (!url && !secret) return undefined;
+  if (!url) throw new ConfigError(['AUDIT_ALERT_WEBHOOK_URL: required when the webhook secret is set']);
+  if (!secret) throw new ConfigError(['AUDIT_ALERT_WEBHOOK_SECRET: required when AUDIT_ALERT_WEBHOOK_URL is set (or AUDIT_ALERT_WEBHOOK_SECRET_FILE)']);
+  const source = env.AUDIT_ALERT_WEBHOOK_SECRET_FILE ? 'AUDIT_ALERT_WEBHOOK_SECRET_FILE' : 'AUDIT_ALERT_WEBHOOK_SECRET';
+  if (Buffer.byteLength(secret, 'utf8') < MIN_WEBHOOK_SECRET_BYTES) throw new ConfigError([`${source}: must be at least ${MIN_WEBHOOK_SECRET_BYTES} bytes`]);
+  // Alerts name accounts and actors by id: in production they travel encrypted.
+  if (env.NODE_ENV === 'production' && !url.startsWith('https://')) throw new ConfigError(['AUDIT_ALERT_WEBHOOK_URL: must be https when NODE_ENV=production']);
+  return { url, secret };
 }
 
 function crossVariableProblems(env: Env): string[] {
@@ -119,6 +155,9 @@ function crossVariableProblems(env: Env): string[] {
   }
   for (const name of KEY_NAMES) {
     if (env[name] && env[`${name}_FILE`]) problems.push(`${name}_FILE: set either ${name} or ${name}_FILE, not both`);
+  }
+  if (env.AUDIT_ALERT_WEBHOOK_SECRET && env.AUDIT_ALERT_WEBHOOK_SECRET_FILE) {
+    problems.push('AUDIT_ALERT_WEBHOOK_SECRET_FILE: set either AUDIT_ALERT_WEBHOOK_SECRET or AUDIT_ALERT_WEBHOOK_SECRET_FILE, not both');
   }
   if (env.BOOTSTRAP_ADMIN_PASSWORD && !env.BOOTSTRAP_ADMIN_EMAIL) {
     problems.push('BOOTSTRAP_ADMIN_EMAIL: required when BOOTSTRAP_ADMIN_PASSWORD is set');

@@ -16,6 +16,16 @@ const RateTier = (limit: number, windowSeconds: number, description: string) =>
     { additionalProperties: false, default: {}, description },
   );
 
+/** An analysis threshold: `count` events within `windowMinutes` raise an alert (issue 4 item 4). */
+const AlertThreshold = (count: number, windowMinutes: number, description: string) =>
+  Type.Object(
+    {
+      count: Int(count, 2, 100_000, 'Events within the window that raise the alert.'),
+      windowMinutes: Int(windowMinutes, 1, 1440, 'Window length (at most a day).'),
+    },
+    { additionalProperties: false, default: {}, description },
+  );
+
 export const PolicySchema = Type.Object(
   {
     password: Section({
@@ -69,6 +79,17 @@ export const PolicySchema = Type.Object(
       attemptsDays: Int(365, 1, 3650, 'Scan attempts and their evidence.'),
       softDeletedDays: Int(30, 1, 3650, 'Soft-deleted rows before purge.'),
       inactiveAccountDays: Int(90, 1, 3650, 'Accounts unused this long are disabled.'),
+    }),
+    audit: Section({
+      alerts: Type.Object(
+        {
+          failedLoginsPerAccount: AlertThreshold(10, 15, 'Failed sign-ins for one account (by blind index of the email).'),
+          failedLoginsPerAddress: AlertThreshold(25, 10, 'Failed sign-ins from one client address.'),
+          sensitiveReadsPerActor: AlertThreshold(500, 10, 'Reads of findings, attempts or evidence by one user, API key or client.'),
+          webhookMaxAttempts: Int(8, 1, 20, 'Deliveries of one alert to the webhook before it is given up on.'),
+        },
+        { additionalProperties: false, default: {} },
+      ),
     }),
     egress: Section({
       allowPrivateNetworks: Type.Array(Type.String({ maxLength: 64 }), {

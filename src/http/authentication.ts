@@ -9,6 +9,8 @@ import type { Authenticator } from './principal.js';
  */
 export function registerAuthentication(app: FastifyInstance, authenticators: readonly Authenticator[]) {
   app.decorateRequest('principal', null);
+  app.decorateRequest('accessDenied', false);
+  app.decorateRequest('auditRecorded', false);
   app.addHook('preValidation', (request, _reply, done) => {
     // Unmatched paths go to the not-found handler (404/405), which reveals nothing.
     if (request.is404) return done();
@@ -17,7 +19,14 @@ export function registerAuthentication(app: FastifyInstance, authenticators: rea
     if (!access) return done(new AppError(500, 'route_without_access', { detail: 'This route is misconfigured.' }));
     // Public routes act on no one's behalf: no credential is read, so none can leak into their work.
     if ('public' in access) return done();
-    authorise(request, access.permission).then(() => done(), done);
+    authorise(request, access.permission).then(
+      () => done(),
+      (error: unknown) => {
+        // A refusal, not an outage (a store failing is a 503 and denies nobody in particular).
+        if (error instanceof AppError && (error.status === 401 || error.status === 403)) request.accessDenied = true;
+        done(error as Error);
+      },
+    );
   });
 
   async function authorise(request: FastifyRequest, permission: string | readonly string[]) {

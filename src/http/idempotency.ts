@@ -36,7 +36,15 @@ export function createWriteRunner(deps: {
   cipher: Pick<FieldCipher, 'encrypt' | 'decrypt'>;
   clock: Clock;
   retentionHours: () => number;
+  /** Runs inside the write's transaction after the work (the audit trail's event for the write). */
+  afterWork?: (tx: Tx, request: FastifyRequest, result: unknown, status: number) => Promise<void>;
 }) {
+  const finish = async <T>(tx: Tx, request: FastifyRequest, status: number, work: (tx: Tx) => Promise<T>): Promise<T> => {
+    const result = await work(tx);
+    await deps.afterWork?.(tx, request, result, status);
+    return result;
+  };
+
   return async function runWrite<T>(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -45,7 +53,7 @@ export function createWriteRunner(deps: {
   ): Promise<unknown> {
     const key = request.headers['idempotency-key'];
     if (key === undefined) {
-      const result = await deps.db.transaction().execute(work);
+      const result = await deps.db.transaction().execute((tx) => finish(tx, request, options.status, work));
       reply.code(options.status);
       return result;
     }
@@ -99,7 +107,7 @@ export function createWriteRunner(deps: {
       }
       await sql`SET LOCAL lock_timeout = 0`.execute(tx);
 
-      const body = await work(tx);
+      const body = await finish(tx, request, options.status, work);
       const stored: StoredResponse = { headers: pickHeaders(reply), body };
       await tx
         .updateTable('idempotencyRecords')

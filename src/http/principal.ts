@@ -26,13 +26,28 @@ export type Authenticator = (request: FastifyRequest) => Promise<Principal | und
 /** What a route declares: public, or the permission its caller needs (a list: any one of them). */
 export type RouteAccess = { public: true } | { permission: string | readonly string[] };
 
+/**
+ * What a route declares about the audit trail (issue 4; ADR 0007). An `action` from the audit
+ * catalogue is recorded for every call: a write in its own transaction (the write runner), a read
+ * of a sensitive resource durably before the response, a denial or failure on its own. The resource
+ * id comes from the parameter `resourceParam`, else the result's `id`, else the `id` parameter; the
+ * organisation from the parameter `orgParam`, else the caller's active one. `recordedBy: 'service'`
+ * means the service records its own events (sign-in flows: what happened is only known inside).
+ */
+export type RouteAudit = { action: string; resourceParam?: string; orgParam?: string } | { recordedBy: 'service' };
+
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    /** Set when the authentication slot refused the request (401/403), for the audit trail. */
+    accessDenied: boolean;
+    /** Set once the write runner has recorded this request's audit event in its transaction. */
+    auditRecorded: boolean;
   }
   interface FastifyContextConfig {
     access?: RouteAccess;
     /** Per-principal rate-limit tier; by default GET/HEAD are reads and everything else writes. */
     rateTier?: 'read' | 'write' | 'scanStart';
+    audit?: RouteAudit;
   }
 }

@@ -1,16 +1,4 @@
-import { loadConfig } from '../config/config.js';
-import { isKnownStartupError } from '../platform/process-lifecycle.js';
-import { createContainer, type ContainerOverrides } from '../container.js';
-import { createLogger } from '../platform/logger.js';
-
-/** Where the command writes: one result line to `stdout`, diagnostics and the service's log lines to `stderr`. */
-export interface CommandIo {
-  stdout(line: string): void;
-  stderr(line: string): void;
-}
-
-/** Exit codes: done; no such account (or the environment refused to start); bad usage. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+import { EXIT, withOperatorContainer, type CommandIo, type CommandOverrides } from './operator-command.js';
 
 const USAGE = 'usage: npm run admin:unlock -- <email> [--enable]\n  --enable  also re-enable the account if an administrator disabled it';
 
@@ -23,7 +11,7 @@ export async function runAdminUnlock(
   argv: readonly string[],
   env: NodeJS.ProcessEnv,
   io: CommandIo,
-  overrides: Pick<ContainerOverrides, 'redisPrefix' | 'loadDataDir' | 'clock'> = {},
+  overrides: CommandOverrides = {},
 ): Promise<number> {
   const flags = argv.filter((arg) => arg.startsWith('-'));
   const positional = argv.filter((arg) => !arg.startsWith('-'));
@@ -34,17 +22,7 @@ export async function runAdminUnlock(
   const email = positional[0]!;
   const enable = flags.includes('--enable');
 
-  let container: Awaited<ReturnType<typeof createContainer>>;
-  try {
-    const config = loadConfig(env);
-    // The service's log lines go to stderr so that stdout carries the one result line.
-    const logger = createLogger(config.logLevel, { write: (line: string) => io.stderr(line.trimEnd()) });
-    container = await createContainer(config, { logger, runJobs: false, ...overrides });
-  } catch (error) {
-    io.stderr(`admin:unlock: ${isKnownStartupError(error) ? error.message : String(error)}`);
-    return EXIT.failed;
-  }
-  try {
+  return withOperatorContainer('admin:unlock', env, io, overrides, async (container) => {
     const result = await container.services.unlock.breakGlass(email, { enable });
     if (result.outcome === 'unknown-user') {
       io.stderr('admin:unlock: no account uses this email address; nothing changed');
@@ -56,7 +34,5 @@ export async function runAdminUnlock(
       `admin:unlock: user ${result.userId}: ${result.wasLocked ? 'lockout lifted' : 'was not locked'}${result.enabled ? ', re-enabled' : ''}; recorded as auth.account.unlocked${stays}`,
     );
     return EXIT.ok;
-  } finally {
-    await container.close();
-  }
+  });
 }

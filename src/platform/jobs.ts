@@ -26,18 +26,25 @@ export async function purgeInBatches(signal: AbortSignal, deleteBatch: (batch: n
 }
 
 /**
- * A periodic housekeeping job: no payload, three attempts, and a body that deletes in batches
- * (`purgeInBatches`) until done or aborted, so every purge has the same shape and stop behaviour.
+ * A periodic job: no payload (it takes what it needs from the clock and the database, not the
+ * enqueuer), a body that stops when the queue asks it to. With `attempts: 1` the next scheduled run is
+ * the retry.
  */
-export const definePurgeJob = <const N extends string>(name: N, purge: (signal: AbortSignal) => Promise<unknown>) =>
+export const definePeriodicJob = <const N extends string>(name: N, run: (signal: AbortSignal) => Promise<unknown>, attempts = 1) =>
   defineJob({
     name,
     payload: EmptyPayload,
-    attempts: 3,
+    attempts,
     handler: async (_payload, context) => {
-      await purge(context.signal);
+      await run(context.signal);
     },
   });
+
+/**
+ * A periodic housekeeping job: three attempts, and a body that deletes in batches (`purgeInBatches`)
+ * until done or aborted, so every purge has the same shape and stop behaviour.
+ */
+export const definePurgeJob = <const N extends string>(name: N, purge: (signal: AbortSignal) => Promise<unknown>) => definePeriodicJob(name, purge, 3);
 
 /**
  * Deletes Idempotency-Key records past their expiry. Idempotent: running twice deletes nothing

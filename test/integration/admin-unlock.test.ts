@@ -6,10 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createContainer, type Container } from '../../src/container.js';
-import { EXIT, runAdminUnlock } from '../../src/ops/admin-unlock.command.js';
+import { runAdminUnlock } from '../../src/ops/admin-unlock.command.js';
+import { EXIT } from '../../src/ops/operator-command.js';
 import { newId } from '../../src/platform/ids.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { serverUrls } from '../setup/environment.js';
+import { readAudit } from '../setup/audit-trail.js';
 import { BOOTSTRAP_ADMIN, createTestBackend, type TestBackend } from '../setup/test-app.js';
 
 /**
@@ -69,6 +71,9 @@ async function command(argv: string[]) {
 const login = (email: string, password: string) =>
   running().app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: freshIp(), headers: json, payload: { email, password } });
 
+// readAudit reads only the container; this file's service is a container and an app, not a TestApp.
+const unlockEventsOf = (filter: { action: 'auth.account.unlocked'; resourceId: string }) => readAudit({ container: running().container }, filter);
+
 const userByEmail = async (email: string) => (await running().container.repos.users.findByEmail(running().container.db, email))!;
 
 beforeAll(async () => {
@@ -107,10 +112,10 @@ describe('[ASVS 6.3.1] break-glass for a locked sole administrator', () => {
     expect(result.out[0]).not.toContain(password);
 
     expect((await login(email, password)).statusCode).toBe(200);
-    const events = await running().container.repos.authEvents.listFor(running().container.db, { userId: admin.id }, 100);
-    const unlocked = events.filter((event) => event.type === 'auth.account.unlocked');
+    const unlocked = await unlockEventsOf({ action: 'auth.account.unlocked', resourceId: admin.id });
     expect(unlocked).toHaveLength(1);
-    expect(unlocked[0]).toMatchObject({ actorId: null, detail: { via: 'break-glass', wasLocked: true, enabled: false } });
+    // The operator's command is the system acting, not a signed-in user.
+    expect(unlocked[0]).toMatchObject({ actorType: 'system', actorUserId: null, detail: { via: 'break-glass', wasLocked: true, enabled: false } });
   });
 
   it('records the operator action even when nothing was locked (the command is the event)', async () => {
@@ -118,8 +123,8 @@ describe('[ASVS 6.3.1] break-glass for a locked sole administrator', () => {
     const result = await command([BOOTSTRAP_ADMIN.email]);
     expect(result.code).toBe(EXIT.ok);
     expect(result.out).toEqual([expect.stringContaining('was not locked')]);
-    const events = await running().container.repos.authEvents.listFor(running().container.db, { userId: admin.id }, 100);
-    expect(events.filter((event) => event.type === 'auth.account.unlocked').map((event) => event.detail)).toContainEqual({ via: 'break-glass', wasLocked: false, enabled: false });
+    const events = await unlockEventsOf({ action: 'auth.account.unlocked', resourceId: admin.id });
+    expect(events.map((event) => event.detail)).toContainEqual({ via: 'break-glass', wasLocked: false, enabled: false });
   });
 });
 
@@ -142,7 +147,7 @@ describe('disabled accounts', () => {
     expect(enabled.code).toBe(EXIT.ok);
     expect(enabled.out).toEqual([expect.stringContaining('re-enabled')]);
     expect((await userByEmail(email)).status).toBe('active');
-    const events = await running().container.repos.authEvents.listFor(running().container.db, { userId }, 100);
+    const events = await unlockEventsOf({ action: 'auth.account.unlocked', resourceId: userId });
     expect(events.map((event) => event.detail)).toContainEqual({ via: 'break-glass', wasLocked: false, enabled: true });
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildPolicy } from '../../src/config/policy-file.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { asPrincipal, createTestApp, type TestApp } from '../setup/test-app.js';
+import { readAudit } from '../setup/audit-trail.js';
 
 /**
  * POLICY_FILE (DESIGN §7): the file's policy is applied at start as version 1; a valid rewrite is
@@ -100,6 +101,12 @@ describe('reload without restart', () => {
     expect(versions[0]).toEqual(applied);
     expect(versions[1]).toEqual(before);
     expect(logLines).toContainEqual(expect.objectContaining({ msg: 'policy applied', policySequence: 2, policyHash: applied.contentHash }));
+    // DESIGN §7: each applied version is audited (a platform-level event of the system actor).
+    const events = await readAudit(t, { action: 'policy.applied' });
+    expect(events.map((event) => [event.actorType, event.actorId, event.orgId, event.resourceId, event.detail])).toEqual([
+      ['system', 'policy', null, '1', { sequence: 1, contentHash: before.contentHash }],
+      ['system', 'policy', null, '2', { sequence: 2, contentHash: applied.contentHash }],
+    ]);
   });
 
   it('puts the new per-IP rate limit in force on the next request', async () => {
@@ -128,6 +135,7 @@ describe('reload without restart', () => {
     await vi.waitFor(() => expect(logLines.filter((line) => line.msg.startsWith('policy file rejected'))).toHaveLength(rejectedBefore + 2), RELOAD);
     expect(await getPolicy()).toEqual(before);
     expect((await getVersions()).map((version) => version.sequence)).toEqual([2, 1]);
+    expect(await readAudit(t, { action: 'policy.applied' })).toHaveLength(2);
   });
 
   it('re-reads the file on SIGHUP even when polling sees no change', async () => {

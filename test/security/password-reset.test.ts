@@ -7,6 +7,7 @@ import { normaliseEmail } from '../../src/platform/crypto/index.js';
 import { EMAIL_INDEX_PURPOSE } from '../../src/modules/users/users.repo.js';
 import { RECIPIENT_INDEX_PURPOSE } from '../../src/modules/mail/mail.repo.js';
 import { readAllOutbox, readOutbox, tokenFromMail } from '../setup/mail-outbox.js';
+import { readAudit } from '../setup/audit-trail.js';
 import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
@@ -111,9 +112,8 @@ describe('the full reset flow', () => {
     expect(refreshed.statusCode).toBe(401);
 
     // [ASVS 16.3.1] the reset is an auth event of the account, stored with the request id.
-    const events = await t.container.repos.authEvents.listFor(t.container.db, { userId }, 100);
-    const reset = events.find((event) => event.type === 'auth.password.reset');
-    expect(reset).toMatchObject({ userId, requestId: done.headers['x-request-id'], detail: { unlocked: false } });
+    const reset = await readAudit(t, { action: 'auth.password.reset', resourceId: userId });
+    expect(reset).toMatchObject([{ actorId: userId, requestId: done.headers['x-request-id'], detail: { unlocked: false } }]);
   });
 
   it('[ASVS 6.4.3] a token works once: a second confirm gets 400 invalid_token and changes nothing', async () => {
@@ -189,9 +189,8 @@ describe('the full reset flow', () => {
     const token = await resetToken(email);
     expect((await confirm(token, NEW_PASSWORD)).statusCode).toBe(204);
     expect((await login(email, NEW_PASSWORD)).statusCode).toBe(200);
-    const events = await t.container.repos.authEvents.listFor(t.container.db, { userId }, 100);
-    expect(events.find((event) => event.type === 'auth.password.reset')?.detail).toEqual({ unlocked: true });
-    expect(events.find((event) => event.type === 'auth.account.unlocked')?.detail).toEqual({ via: 'password-reset' });
+    expect((await readAudit(t, { action: 'auth.password.reset', resourceId: userId }))[0]?.detail).toEqual({ unlocked: true });
+    expect((await readAudit(t, { action: 'auth.account.unlocked', resourceId: userId }))[0]?.detail).toEqual({ via: 'password-reset' });
   });
 });
 

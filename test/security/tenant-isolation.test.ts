@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.js';
 import { permissionsFor } from '../../src/modules/auth/permissions.js';
 import { createTestApp, type TestApp } from '../setup/test-app.js';
 import { addMember, bearer, createOrg, createUserWithPassword, json, login } from '../setup/identity-factory.js';
@@ -18,6 +19,7 @@ let orgA: string;
 let orgB: string;
 let bKeyId: string;
 let bInvitationId: string;
+let bAlertId: string;
 
 interface Case {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -45,6 +47,7 @@ const cases: Case[] = [
   { method: 'DELETE', route: '/api/v1/api-keys/:id', url: () => `/api/v1/api-keys/${bKeyId}` },
   { method: 'POST', route: '/api/v1/api-keys/:id/rotate', url: () => `/api/v1/api-keys/${bKeyId}/rotate`, payload: () => ({}) },
   { method: 'POST', route: '/api/v1/users/:id/unlock', url: () => `/api/v1/users/${alice}/unlock` },
+  { method: 'POST', route: '/api/v1/audit/alerts/:id/acknowledge', url: () => `/api/v1/audit/alerts/${bAlertId}/acknowledge`, payload: () => ({}) },
 ];
 
 const call = (token: string, c: Case, extra: Record<string, string> = {}) =>
@@ -73,6 +76,26 @@ beforeAll(async () => {
   });
   expect(invitation.statusCode, invitation.body).toBe(201);
   bInvitationId = invitation.json<{ id: string }>().id;
+  // An alert of organisation B, as the analysis job would have raised it.
+  bAlertId = newId();
+  await t.container.db
+    .insertInto('auditAlerts')
+    .values({
+      id: bAlertId,
+      orgId: orgB,
+      rule: 'privilege-change',
+      severity: 'high',
+      summary: 'A role changed in org B',
+      groupKey: 'tenant-isolation',
+      dedupeKey: `tenant-isolation-${bAlertId}`,
+      triggeredAt: new Date(),
+      firstSeq: 1,
+      lastSeq: 1,
+      eventIds: '[]',
+      detail: '{}',
+      createdAt: new Date(),
+    })
+    .execute();
 });
 
 afterAll(async () => {
@@ -114,6 +137,8 @@ describe('tenant isolation', () => {
     const invitations = await t.container.db.selectFrom('emailTokens').selectAll().where('orgId', '=', orgB).execute();
     expect(invitations).toHaveLength(1);
     expect(invitations[0]).toMatchObject({ id: bInvitationId, revokedAt: null });
+    const alert = await t.container.db.selectFrom('auditAlerts').selectAll().where('id', '=', bAlertId).executeTakeFirstOrThrow();
+    expect(alert.acknowledgedAt).toBeNull();
   });
 
   it('[ASVS 8.4.1] X-Organization-Id naming an organisation the caller does not belong to answers 404', async () => {

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrgRole } from '../../src/db/schema.js';
 import { newId } from '../../src/platform/ids.js';
+import { readAudit } from '../setup/audit-trail.js';
 import { BOOTSTRAP_ADMIN, createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
@@ -64,8 +65,8 @@ async function lockOut(email: string) {
   expectProblem(await login(email, PASSWORD), 401, 'invalid_credentials');
 }
 
-const unlockEvents = async (userId: string) =>
-  (await t.container.repos.authEvents.listFor(t.container.db, { userId }, 100)).filter((event) => event.type === 'auth.account.unlocked');
+/** The audit events that record a lifted lock of this account. */
+const unlockEvents = (userId: string) => readAudit(t, { action: 'auth.account.unlocked', resourceId: userId });
 
 beforeAll(async () => {
   const policyFile = path.join(policyDir, 'policy.yaml');
@@ -101,14 +102,11 @@ describe('[ASVS 6.3.1] administrators lift a lockout', () => {
     expect((await login(email, PASSWORD)).statusCode).toBe(200);
 
     // [ASVS 16.3.1] lock (keyed by the address) and unlock (with actor, address and request id) are recorded.
-    const indexOnly = await t.container.repos.authEvents.listFor(
-      t.container.db,
-      { emailIndexes: [(await t.container.repos.users.findById(t.container.db, userId))!.emailIndex] },
-      100,
-    );
-    expect(indexOnly.filter((event) => event.type === 'auth.account.locked')).toHaveLength(1);
+    expect(await readAudit(t, { action: 'auth.account.locked', subjectEmail: email })).toHaveLength(1);
     const [event] = await unlockEvents(userId);
-    expect(event).toMatchObject({ type: 'auth.account.unlocked', userId, actorId: orgAdminId, ip, requestId: response.headers['x-request-id'], detail: { via: 'admin' } });
+    expect(event).toMatchObject({ resourceId: userId, actorId: orgAdminId, clientIp: ip, requestId: response.headers['x-request-id'], detail: { via: 'admin' } });
+    // The administrator's write is an event of its own, in the same transaction.
+    expect(await readAudit(t, { action: 'user.unlocked', requestId: response.headers['x-request-id'] as string })).toMatchObject([{ resourceId: userId, actorId: orgAdminId, outcome: 'success' }]);
   });
 
   it('a platform super-admin unlocks anyone, even outside their organisations', async () => {
@@ -138,6 +136,8 @@ describe('[ASVS 6.3.1] administrators lift a lockout', () => {
     expect((await unlock(userId, orgAdminToken)).statusCode).toBe(204);
     expect((await unlock(userId, orgAdminToken)).statusCode).toBe(204);
     expect(await unlockEvents(userId)).toEqual([]);
+    // Each call is still an administrator's write on record.
+    expect(await readAudit(t, { action: 'user.unlocked', resourceId: userId })).toHaveLength(2);
     expect((await login(email, PASSWORD)).statusCode).toBe(200);
   });
 });

@@ -16,6 +16,27 @@ declare module 'vitest' {
   }
 }
 
+/** The application role of DESIGN §9 (no superuser): audit immutability tests connect as it. */
+export const APP_ROLE = { name: 'vutf_app', password: 'vutf-app-test-only' } as const;
+
+/** Creates the application role once per PostgreSQL cluster (concurrent runs may race: a duplicate is fine). */
+async function ensureAppRole(): Promise<void> {
+  const databaseUrl = process.env.DATABASE_URL;
+  if (!databaseUrl || !process.env.REDIS_URL) return;
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`DO $$ BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${APP_ROLE.name}') THEN
+        CREATE ROLE ${APP_ROLE.name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${APP_ROLE.password}';
+      END IF;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+    END $$`);
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * Schemas are dropped after the whole run, not by each test file: Kysely's migrator introspects the
  * tables of every schema, and a schema dropped by another file in the middle of that introspection
@@ -57,6 +78,7 @@ export default async function setup(project: TestProject) {
   } finally {
     await database.close();
   }
+  await ensureAppRole();
   project.provide('pgliteSnapshotPath', snapshotPath);
   const schemaPrefix = `t${randomBytes(4).toString('hex')}`;
   project.provide('testSchemaPrefix', schemaPrefix);

@@ -6,6 +6,8 @@ import * as refreshTokens from './2026-11-28T0004-refresh-tokens.js';
 import * as userCredentialsChanged from './2026-11-28T0005-user-credentials-changed.js';
 import * as apiKeys from './2026-11-28T0006-api-keys.js';
 import * as identityLifecycle from './2026-11-28T0007-identity-lifecycle.js';
+import * as auditTrail from './2026-11-28T0008-audit-trail.js';
+import * as auditAlerts from './2026-11-28T0009-audit-alerts.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -19,4 +21,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0005-user-credentials-changed': userCredentialsChanged,
   '2026-11-28T0006-api-keys': apiKeys,
   '2026-11-28T0007-identity-lifecycle': identityLifecycle,
+  '2026-11-28T0008-audit-trail': auditTrail,
+  '2026-11-28T0009-audit-alerts': auditAlerts,
 };

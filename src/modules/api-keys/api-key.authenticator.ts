@@ -1,9 +1,12 @@
+import type { FastifyRequest } from 'fastify';
 import type { Authenticator } from '../../http/principal.js';
 import type { Clock } from '../../platform/clock.js';
 import type { BlindIndex } from '../../platform/crypto/index.js';
 import type { Db } from '../../platform/db/database.js';
 import { AppError } from '../../platform/errors.js';
 import type { AccessService } from '../auth/access.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
+import type { AuditRecorder } from '../audit/audit.recorder.js';
 import type { ApiKeysRepo } from './api-keys.repo.js';
 import { API_KEY_PATTERN, API_KEY_PREFIX, hashesOf, matchesHash } from './api-keys.service.js';
 
@@ -25,7 +28,17 @@ export function createApiKeyAuthenticator(deps: {
   blindIndex: BlindIndex;
   access: Pick<AccessService, 'resolve'>;
   clock: Clock;
+  audit: Pick<AuditRecorder, 'recordNow'>;
 }): Authenticator {
+  /**
+   * A refused key is an authentication event of its own (besides the request's `access.denied`),
+   * named by its clear lookup prefix only, never by anything secret. Durable before the 401 leaves.
+   */
+  async function reject(request: FastifyRequest, lookupPrefix: string | null, reason: 'malformed' | 'unknown-or-revoked' | 'expired' | 'owner-inactive'): Promise<never> {
+    await deps.audit.recordNow(auditContextOf(request), { action: 'auth.api-key.rejected', outcome: 'denied', resourceId: lookupPrefix, detail: { reason } });
+    throw invalidApiKey();
+  }
+
   return async (request) => {
     const header = request.headers['x-api-key'];
     // Like the bearer authenticator with other Authorization schemes, a value that is not one of our
@@ -33,16 +46,17 @@ export function createApiKeyAuthenticator(deps: {
     // Anything that looks like ours and does not verify is refused.
     if (typeof header !== 'string' || !header.startsWith(API_KEY_PREFIX)) return undefined;
     const match = API_KEY_PATTERN.exec(header);
-    if (!match?.[1]) throw invalidApiKey();
+    if (!match?.[1]) return reject(request, null, 'malformed');
     const hashes = hashesOf(deps.blindIndex, header);
     const candidates = await deps.apiKeysRepo.findForAuthentication(deps.db, match[1]);
     const key = candidates.find((candidate) => matchesHash(candidate.secretHash, hashes));
     const now = deps.clock.now();
-    if (!key || (key.expiresAt && key.expiresAt.getTime() <= now.getTime())) throw invalidApiKey();
+    if (!key) return reject(request, match[1], 'unknown-or-revoked');
+    if (key.expiresAt && key.expiresAt.getTime() <= now.getTime()) return reject(request, match[1], 'expired');
 
     const access = await deps.access.resolve(key.userId, { tokenOrgId: key.orgId });
     // The owner left the organisation (or cannot sign in): the key acts for no one.
-    if (!access || access.orgId !== key.orgId) throw invalidApiKey();
+    if (!access || access.orgId !== key.orgId) return reject(request, match[1], 'owner-inactive');
     const held: ReadonlySet<string> = access.permissions;
     const permissions = access.mustChangePassword ? new Set<string>() : new Set(key.scopes.filter((scope) => held.has(scope)));
 

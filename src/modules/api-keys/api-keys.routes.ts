@@ -11,7 +11,8 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeysService;
   app.get(
     '/api-keys',
     {
-      config: { access: { permission: 'api-keys:read' } },
+      // Key metadata (names, scopes, owners, last use) is secrets metadata: reading it is audited.
+      config: { access: { permission: 'api-keys:read' }, audit: { action: 'api-key.list' } },
       schema: {
         tags: ['api-keys'],
         summary: "List the organisation's API keys (never their secrets)",
@@ -25,7 +26,7 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeysService;
   app.post(
     '/api-keys',
     {
-      config: { access: { permission: 'api-keys:create' } },
+      config: { access: { permission: 'api-keys:create' }, audit: { action: 'api-key.created' } },
       schema: {
         tags: ['api-keys'],
         summary: 'Create an API key (the key is in this response only)',
@@ -45,7 +46,7 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeysService;
   app.delete(
     '/api-keys/:id',
     {
-      config: { access: { permission: 'api-keys:revoke' } },
+      config: { access: { permission: 'api-keys:revoke' }, audit: { action: 'api-key.revoked' } },
       schema: {
         tags: ['api-keys'],
         summary: 'Revoke an API key (it fails from the next request on)',
@@ -63,7 +64,8 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeysService;
   app.post(
     '/api-keys/:id/rotate',
     {
-      config: { access: { permission: 'api-keys:create' } },
+      // The event names the rotated key (the path's), not the new one the response carries.
+      config: { access: { permission: 'api-keys:create' }, audit: { action: 'api-key.rotated', resourceParam: 'id' } },
       schema: {
         tags: ['api-keys'],
         summary: 'Rotate an API key: revoke it and issue a new key with the same name, scopes and expiry',

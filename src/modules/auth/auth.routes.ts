@@ -3,6 +3,7 @@ import type { preHandlerAsyncHookHandler } from 'fastify';
 import { Type } from 'typebox';
 import { errorResponse } from '../../http/route-defaults.js';
 import type { AuthService } from './auth.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
 
 const TokenPairSchema = Type.Object(
   {
@@ -33,7 +34,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, 
   app.post(
     '/auth/login',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['auth'],
@@ -43,13 +44,13 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, 
         response: { 200: TokenPairSchema, ...unauthorized },
       },
     },
-    (request) => auth.login(request.body, { ip: request.ip, requestId: request.id }),
+    (request) => auth.login(request.body, auditContextOf(request)),
   );
 
   app.post(
     '/auth/refresh',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['auth'],
@@ -59,17 +60,17 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, 
         response: { 200: TokenPairSchema, ...unauthorized },
       },
     },
-    (request) => auth.refresh(request.body.refreshToken),
+    (request) => auth.refresh(request.body.refreshToken, auditContextOf(request)),
   );
 
   app.post(
     '/auth/logout',
     {
-      config: { access: { permission: 'self:read' } },
+      config: { access: { permission: 'self:read' }, audit: { recordedBy: 'service' } },
       schema: { tags: ['auth'], summary: 'End this login (its refresh tokens die)', response: { 204: Type.Null() } },
     },
     async (request, reply) => {
-      await auth.logout(request.principal!);
+      await auth.logout(request.principal!, auditContextOf(request));
       return reply.code(204).send(null);
     },
   );
@@ -77,11 +78,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRouteDeps> = async (app, 
   app.post(
     '/auth/logout-all',
     {
-      config: { access: { permission: 'self:read' } },
+      config: { access: { permission: 'self:read' }, audit: { recordedBy: 'service' } },
       schema: { tags: ['auth'], summary: 'End every login of this user', response: { 204: Type.Null() } },
     },
     async (request, reply) => {
-      await auth.logoutAll(request.principal!);
+      await auth.logoutAll(request.principal!, auditContextOf(request));
       return reply.code(204).send(null);
     },
   );

@@ -6,7 +6,7 @@ import { normaliseEmail, type BlindIndex, type PasswordHasher } from '../../plat
 import type { Principal } from '../../http/principal.js';
 import { EMAIL_INDEX_PURPOSE, type UsersRepo } from '../users/users.repo.js';
 import type { AccessService } from './access.service.js';
-import type { AuthEventsRepo } from './auth-events.repo.js';
+import type { AuditContext, AuditRecorder } from '../audit/audit.recorder.js';
 import type { AccessTokenService } from './access-token.service.js';
 import type { LockoutService } from './lockout.service.js';
 import type { PasswordPolicy } from './password-policy.js';
@@ -24,11 +24,8 @@ export interface TokenPair {
 /** How precisely the last-login time is kept (it feeds inactivity rules counted in days). */
 const LAST_LOGIN_PRECISION_MS = 60_000;
 
-/** Where a sign-in attempt came from, for its auth event. */
-export interface RequestOrigin {
-  ip: string;
-  requestId: string;
-}
+/** Where a sign-in attempt came from (caller, address, agent, request id), for its audit events. */
+export type RequestOrigin = AuditContext;
 
 /**
  * One answer for unknown email, wrong password, locked and disabled accounts: the caller cannot
@@ -50,11 +47,11 @@ export function createAuthService(deps: {
   passwordPolicy: PasswordPolicy;
   usersRepo: Pick<UsersRepo, 'findByEmail' | 'findById' | 'recordLogin' | 'setPassword'>;
   lockout: Pick<LockoutService, 'status' | 'recordFailure' | 'recordSuccess'>;
-  refreshTokens: Pick<RefreshTokenService, 'issue' | 'refresh' | 'revokeSession' | 'revokeAllForUser' | 'revokeFamily'>;
+  refreshTokens: Pick<RefreshTokenService, 'issue' | 'rotate' | 'revokeSession' | 'revokeAllForUser' | 'revokeFamily'>;
   accessTokens: Pick<AccessTokenService, 'sign'>;
   access: Pick<AccessService, 'resolve' | 'invalidate'>;
   sessions: Pick<SessionRevocations, 'endSession' | 'endAllSessions'>;
-  authEvents: Pick<AuthEventsRepo, 'record'>;
+  audit: Pick<AuditRecorder, 'record' | 'recordNow'>;
 }) {
   const emailIndexOf = (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE);
 
@@ -65,11 +62,9 @@ export function createAuthService(deps: {
   async function fail(emailIndex: Buffer, origin: RequestOrigin, wasLocked: boolean): Promise<never> {
     await deps.db.transaction().execute(async (tx) => {
       const outcome = await deps.lockout.recordFailure(tx, emailIndex);
-      const now = deps.clock.now();
-      const event = { emailIndex, ip: origin.ip, requestId: origin.requestId };
-      await deps.authEvents.record(tx, { ...event, type: 'auth.login.failed', detail: { failures: outcome.failures } }, now);
+      await deps.audit.record(tx, origin, { action: 'auth.login.failed', outcome: 'denied', subjectIndex: emailIndex, detail: { failures: outcome.failures } });
       if (outcome.locked && !wasLocked) {
-        await deps.authEvents.record(tx, { ...event, type: 'auth.account.locked', detail: { until: outcome.lockedUntil!.toISOString() } }, now);
+        await deps.audit.record(tx, origin, { action: 'auth.account.locked', subjectIndex: emailIndex, detail: { until: outcome.lockedUntil!.toISOString() } });
       }
     });
     throw invalidCredentials();
@@ -104,34 +99,78 @@ export function createAuthService(deps: {
       const refresh = await deps.db.transaction().execute(async (tx) => {
         if (lock.counting) await deps.lockout.recordSuccess(tx, emailIndex);
         if (rehashed || loginStale) await deps.usersRepo.recordLogin(tx, user.id, now, rehashed);
-        await deps.authEvents.record(tx, { type: 'auth.login.succeeded', userId: user.id, emailIndex, ip: origin.ip, requestId: origin.requestId }, now);
-        return deps.refreshTokens.issue(tx, claims);
+        const issued = await deps.refreshTokens.issue(tx, claims);
+        const signedIn: AuditContext = { ...origin, actor: { type: 'user', id: user.id }, orgId: access.orgId };
+        const detail = { sessionId, familyId: issued.familyId };
+        await deps.audit.record(tx, signedIn, { action: 'auth.login.succeeded', resourceId: user.id, subjectIndex: emailIndex, detail });
+        return issued;
       });
       return mint(claims, refresh.token);
     },
 
-    async refresh(refreshToken: string): Promise<TokenPair> {
-      const rotated = await deps.refreshTokens.refresh(refreshToken);
+    /**
+     * Rotates in one transaction with its event: a rotation or a reuse revocation commits together
+     * with what it records. An invalid token changes nothing, so its event is written on its own
+     * (durably, before the 401 leaves). The presenter is anonymous until the token proves a login.
+     */
+    async refresh(refreshToken: string, origin: RequestOrigin): Promise<TokenPair> {
+      const rotated = await deps.db.transaction().execute(async (tx) => {
+        const result = await deps.refreshTokens.rotate(tx, refreshToken);
+        if (result.outcome === 'rotated') {
+          const holder: AuditContext = { ...origin, actor: { type: 'user', id: result.family.userId }, orgId: result.family.orgId };
+          await deps.audit.record(tx, holder, { action: 'auth.token.refreshed', resourceId: result.family.sessionId, detail: { familyId: result.familyId } });
+        } else if (result.outcome === 'reused') {
+          // A copy of a used token is in someone's hands: the whole login died with this request. The
+          // family id ties it to its login (the login event carries it).
+          await deps.audit.record(tx, origin, { action: 'auth.token.reuse-detected', outcome: 'denied', detail: { familyId: result.familyId } });
+        }
+        return result;
+      });
+      if (rotated.outcome === 'invalid') await deps.audit.recordNow(origin, { action: 'auth.token.refresh-failed', outcome: 'denied', detail: { reason: 'invalid' } });
+      if (rotated.outcome !== 'rotated') throw invalidRefreshToken();
       const { family } = rotated;
       // A disabled or deleted account ends here, whatever its refresh tokens say.
       const access = await deps.access.resolve(family.userId, { tokenOrgId: family.orgId });
       if (!access) {
-        await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeFamily(tx, family.familyId, 'user-disabled'));
+        await deps.db.transaction().execute(async (tx) => {
+          await deps.refreshTokens.revokeFamily(tx, family.familyId, 'user-disabled');
+          await deps.audit.record(tx, { ...origin, orgId: family.orgId }, {
+            action: 'auth.token.refresh-failed',
+            outcome: 'denied',
+            resourceId: family.sessionId,
+            detail: { reason: 'account-inactive', userId: family.userId },
+          });
+        });
         throw invalidRefreshToken();
       }
       return mint({ ...family, orgId: access.orgId }, rotated.token);
     },
 
-    async logout(principal: Principal): Promise<void> {
-      if (!principal.userId || !principal.sessionId) return;
-      await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeSession(tx, principal.userId!, principal.sessionId!, 'logout'));
-      await deps.sessions.endSession(principal.sessionId);
+    /** Ends this login; an API key (no login session) has nothing to end, and that is recorded too. */
+    async logout(principal: Principal, origin: RequestOrigin): Promise<void> {
+      const { userId, sessionId } = principal;
+      if (!userId || !sessionId) {
+        await deps.audit.recordNow(origin, { action: 'auth.logout', detail: { revoked: false } });
+        return;
+      }
+      await deps.db.transaction().execute(async (tx) => {
+        const revoked = await deps.refreshTokens.revokeSession(tx, userId, sessionId, 'logout');
+        await deps.audit.record(tx, origin, { action: 'auth.logout', resourceId: sessionId, detail: { revoked } });
+      });
+      await deps.sessions.endSession(sessionId);
     },
 
-    async logoutAll(principal: Principal): Promise<void> {
-      if (!principal.userId) return;
-      await deps.db.transaction().execute((tx) => deps.refreshTokens.revokeAllForUser(tx, principal.userId!, 'logout-all'));
-      await deps.sessions.endAllSessions(principal.userId);
+    async logoutAll(principal: Principal, origin: RequestOrigin): Promise<void> {
+      const { userId } = principal;
+      if (!userId) {
+        await deps.audit.recordNow(origin, { action: 'auth.logout-all', detail: { families: 0 } });
+        return;
+      }
+      await deps.db.transaction().execute(async (tx) => {
+        const families = await deps.refreshTokens.revokeAllForUser(tx, userId, 'logout-all');
+        await deps.audit.record(tx, origin, { action: 'auth.logout-all', resourceId: userId, detail: { families } });
+      });
+      await deps.sessions.endAllSessions(userId);
     },
 
     /** Needs the current password; ends every session (refresh families and older access tokens). */
@@ -150,7 +189,7 @@ export function createAuthService(deps: {
         const now = deps.clock.now();
         await deps.usersRepo.setPassword(tx, user.id, passwordHash, now);
         await deps.refreshTokens.revokeAllForUser(tx, user.id, 'password-changed');
-        await deps.authEvents.record(tx, { type: 'auth.password.changed', userId: user.id, ip: origin.ip, requestId: origin.requestId }, now);
+        await deps.audit.record(tx, origin, { action: 'auth.password.changed', resourceId: user.id });
       });
       await deps.access.invalidate(user.id);
     },

@@ -3,6 +3,7 @@ import type { preHandlerAsyncHookHandler } from 'fastify';
 import { Type } from 'typebox';
 import { errorResponse } from '../../http/route-defaults.js';
 import type { PasswordResetService } from './password-reset.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
 
 const RequestBody = Type.Object(
   { email: Type.String({ minLength: 3, maxLength: 254, format: 'email', description: 'The address of the account.' }) },
@@ -31,7 +32,7 @@ export const passwordResetRoutes: FastifyPluginAsyncTypebox<PasswordResetRouteDe
   app.post(
     '/auth/password-reset',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['auth'],
@@ -42,7 +43,7 @@ export const passwordResetRoutes: FastifyPluginAsyncTypebox<PasswordResetRouteDe
       },
     },
     async (request, reply) => {
-      await passwordReset.request(request.body.email);
+      await passwordReset.request(request.body.email, auditContextOf(request));
       return reply.code(202).send({ status: 'accepted' });
     },
   );
@@ -50,7 +51,7 @@ export const passwordResetRoutes: FastifyPluginAsyncTypebox<PasswordResetRouteDe
   app.post(
     '/auth/password-reset/confirm',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['auth'],
@@ -65,7 +66,7 @@ export const passwordResetRoutes: FastifyPluginAsyncTypebox<PasswordResetRouteDe
       },
     },
     async (request, reply) => {
-      await passwordReset.confirm(request.body, { ip: request.ip, requestId: request.id });
+      await passwordReset.confirm(request.body, auditContextOf(request));
       return reply.code(204).send(null);
     },
   );

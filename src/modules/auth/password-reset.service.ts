@@ -7,7 +7,7 @@ import type { RecipientBudget } from '../mail/recipient-budget.js';
 import type { MailService } from '../mail/mail.service.js';
 import { EMAIL_INDEX_PURPOSE, type UsersRepo } from '../users/users.repo.js';
 import type { AccessService } from './access.service.js';
-import type { AuthEventsRepo } from './auth-events.repo.js';
+import type { AuditRecorder } from '../audit/audit.recorder.js';
 import type { RequestOrigin } from './auth.service.js';
 import type { EmailTokensService } from './email-tokens.service.js';
 import type { LockoutService } from './lockout.service.js';
@@ -44,20 +44,54 @@ export function createPasswordResetService(deps: {
   refreshTokens: Pick<RefreshTokenService, 'revokeAllForUser'>;
   sessions: Pick<SessionRevocations, 'endAllSessions'>;
   access: Pick<AccessService, 'invalidate'>;
-  authEvents: Pick<AuthEventsRepo, 'record'>;
+  audit: Pick<AuditRecorder, 'record' | 'recordNow'>;
   recipientBudget: Pick<RecipientBudget, 'allow'>;
   policy: () => Pick<Policy['accounts'], 'passwordResetTtlMinutes'>;
 }) {
   const emailIndexOf = (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE);
 
+  /** The confirmation itself; `confirm` records a refused token. */
+  async function confirmWithToken(input: { token: string; newPassword: string }, origin: RequestOrigin): Promise<void> {
+    const open = await deps.emailTokens.peek(PURPOSE, input.token);
+    const user = open?.userId ? await deps.usersRepo.findById(deps.db, open.userId) : undefined;
+    if (!user || user.status !== 'active') throw invalidResetToken();
+    deps.passwordPolicy.check(input.newPassword, { email: user.email, displayName: user.displayName, orgRequiresMfa: false, field: 'newPassword' });
+    const passwordHash = await deps.passwordHasher.hash(input.newPassword);
+    const emailIndex = emailIndexOf(user.email);
+    await deps.db.transaction().execute(async (tx) => {
+      const used = await deps.emailTokens.consume(tx, PURPOSE, input.token, user.id);
+      if (used?.userId !== user.id) throw invalidResetToken();
+      const now = deps.clock.now();
+      await deps.usersRepo.setPassword(tx, user.id, passwordHash, now);
+      await deps.emailTokens.revoke(tx, PURPOSE, { userId: user.id }, user.id);
+      await deps.refreshTokens.revokeAllForUser(tx, user.id, 'password-reset');
+      const lock = await deps.lockout.status(tx, emailIndex);
+      await deps.lockout.unlock(tx, emailIndex);
+      // The token proved who this is: the events are the account holder's own.
+      const holder = { ...origin, actor: { type: 'user' as const, id: user.id } };
+      await deps.audit.record(tx, holder, { action: 'auth.password.reset', resourceId: user.id, detail: { unlocked: lock.locked } });
+      if (lock.locked) await deps.audit.record(tx, holder, { action: 'auth.account.unlocked', resourceId: user.id, subjectIndex: emailIndex, detail: { via: 'password-reset' } });
+    });
+    await deps.sessions.endAllSessions(user.id);
+    await deps.access.invalidate(user.id);
+  }
+
   return {
-    /** Always resolves (the route answers 202 either way); only a dependency outage throws. */
-    async request(email: string): Promise<void> {
+    /**
+     * Always resolves (the route answers 202 either way); only a dependency outage throws. The event
+     * is keyed by the address's blind index and is the same whether or not an account uses it.
+     */
+    async request(email: string, origin: RequestOrigin): Promise<void> {
+      const event = { action: 'auth.password-reset.requested', subjectIndex: emailIndexOf(email) } as const;
       // Over the per-address budget the caller still gets the same 202, and no mail goes out.
-      if (!(await deps.recipientBudget.allow(email))) return;
+      if (!(await deps.recipientBudget.allow(email))) {
+        await deps.audit.recordNow(origin, { ...event, detail: { mailed: false } });
+        return;
+      }
       const user = await deps.usersRepo.findByEmail(deps.db, email);
       const ttlSeconds = deps.policy().passwordResetTtlMinutes * 60;
       await deps.db.transaction().execute(async (tx) => {
+        await deps.audit.record(tx, origin, { ...event, detail: { mailed: true } });
         if (user && user.status === 'active') {
           // The newest mail is the only one that works: earlier open tokens of the account die.
           await deps.emailTokens.revoke(tx, PURPOSE, { userId: user.id }, null);
@@ -78,27 +112,15 @@ export function createPasswordResetService(deps: {
      * refresh family, lifts a lockout and records the events. Access tokens die after the COMMIT.
      */
     async confirm(input: { token: string; newPassword: string }, origin: RequestOrigin): Promise<void> {
-      const open = await deps.emailTokens.peek(PURPOSE, input.token);
-      const user = open?.userId ? await deps.usersRepo.findById(deps.db, open.userId) : undefined;
-      if (!user || user.status !== 'active') throw invalidResetToken();
-      deps.passwordPolicy.check(input.newPassword, { email: user.email, displayName: user.displayName, orgRequiresMfa: false, field: 'newPassword' });
-      const passwordHash = await deps.passwordHasher.hash(input.newPassword);
-      const emailIndex = emailIndexOf(user.email);
-      await deps.db.transaction().execute(async (tx) => {
-        const used = await deps.emailTokens.consume(tx, PURPOSE, input.token, user.id);
-        if (used?.userId !== user.id) throw invalidResetToken();
-        const now = deps.clock.now();
-        await deps.usersRepo.setPassword(tx, user.id, passwordHash, now);
-        await deps.emailTokens.revoke(tx, PURPOSE, { userId: user.id }, user.id);
-        await deps.refreshTokens.revokeAllForUser(tx, user.id, 'password-reset');
-        const lock = await deps.lockout.status(tx, emailIndex);
-        await deps.lockout.unlock(tx, emailIndex);
-        const event = { userId: user.id, emailIndex, ip: origin.ip, requestId: origin.requestId };
-        await deps.authEvents.record(tx, { ...event, type: 'auth.password.reset', detail: { unlocked: lock.locked } }, now);
-        if (lock.locked) await deps.authEvents.record(tx, { ...event, type: 'auth.account.unlocked', detail: { via: 'password-reset' } }, now);
-      });
-      await deps.sessions.endAllSessions(user.id);
-      await deps.access.invalidate(user.id);
+      try {
+        await confirmWithToken(input, origin);
+      } catch (error) {
+        // A refused token is a failed authentication (someone may be guessing): on record, durably.
+        if (error instanceof AppError && error.code === 'invalid_token') {
+          await deps.audit.recordNow(origin, { action: 'auth.password.reset', outcome: 'denied', statusCode: error.status, detail: { reason: 'invalid-token' } });
+        }
+        throw error;
+      }
     },
   };
 }

@@ -5,6 +5,7 @@ import { errorResponse } from '../../http/route-defaults.js';
 import { NameString, Uuid } from '../../http/schemas.js';
 import { EmailAddress, MailedToken, NewPassword } from '../invitations/invitations.schemas.js';
 import type { RegistrationService } from './registration.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
 
 /** Exactly these fields: no role, organisation or status can ride along (ASVS 15.3.3). */
 const RegisterBody = Type.Object({ email: EmailAddress(), displayName: NameString(200), password: NewPassword() }, { additionalProperties: false });
@@ -21,7 +22,7 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRouteDeps
   app.post(
     '/auth/register',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['auth'],
@@ -34,13 +35,13 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRouteDeps
         },
       },
     },
-    async (request, reply) => reply.code(202).send(await registration.register(request.body)),
+    async (request, reply) => reply.code(202).send(await registration.register(request.body, auditContextOf(request))),
   );
 
   app.post(
     '/auth/register/confirm',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['auth'],
@@ -54,6 +55,6 @@ export const registrationRoutes: FastifyPluginAsyncTypebox<RegistrationRouteDeps
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await registration.confirm(request.body.token)),
+    async (request, reply) => reply.code(201).send(await registration.confirm(request.body.token, auditContextOf(request))),
   );
 };

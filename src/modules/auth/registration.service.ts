@@ -1,13 +1,14 @@
 import type { Policy } from '../../config/policy.schema.js';
 import type { Clock } from '../../platform/clock.js';
-import type { PasswordHasher } from '../../platform/crypto/index.js';
+import { normaliseEmail, type BlindIndex, type PasswordHasher } from '../../platform/crypto/index.js';
 import type { Db } from '../../platform/db/database.js';
 import { isUniqueViolation } from '../../platform/db/database-errors.js';
 import { AppError, errors } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { RecipientBudget } from '../mail/recipient-budget.js';
-import type { UsersRepo } from '../users/users.repo.js';
+import { EMAIL_INDEX_PURPOSE, type UsersRepo } from '../users/users.repo.js';
+import type { AuditContext, AuditRecorder } from '../audit/audit.recorder.js';
 import type { EmailTokensService } from './email-tokens.service.js';
 import type { PasswordPolicy } from './password-policy.js';
 
@@ -47,6 +48,8 @@ export function createRegistrationService(deps: {
   passwordHasher: Pick<PasswordHasher, 'hash'>;
   usersRepo: Pick<UsersRepo, 'findByEmail' | 'insert'>;
   recipientBudget: Pick<RecipientBudget, 'allow'>;
+  blindIndex: Pick<BlindIndex, 'compute'>;
+  audit: Pick<AuditRecorder, 'record' | 'recordNow'>;
 }) {
   const requireEnabled = () => {
     if (!deps.accounts().selfRegistration) {
@@ -55,7 +58,8 @@ export function createRegistrationService(deps: {
   };
 
   return {
-    async register(input: RegistrationInput): Promise<{ status: 'confirmation-sent' }> {
+    /** The event is keyed by the address's blind index and is the same whether or not the email is taken. */
+    async register(input: RegistrationInput, origin: AuditContext): Promise<{ status: 'confirmation-sent' }> {
       requireEnabled();
       const displayName = input.displayName.normalize('NFKC').trim();
       if (displayName.length === 0) throw errors.validation([{ in: 'body', pointer: '/displayName', detail: 'displayName must not be blank.' }]);
@@ -63,9 +67,14 @@ export function createRegistrationService(deps: {
       deps.passwordPolicy.check(input.password, { email: input.email, displayName, orgRequiresMfa: false, field: 'password' });
       const passwordHash = await deps.passwordHasher.hash(input.password);
       const { registrationTtlHours } = deps.accounts();
+      const event = { action: 'auth.registration.requested', subjectIndex: deps.blindIndex.compute(normaliseEmail(input.email), EMAIL_INDEX_PURPOSE) } as const;
       // Over the per-address budget (shared with password resets) the answer is the same, and no mail goes out.
-      if (!(await deps.recipientBudget.allow(input.email))) return { status: 'confirmation-sent' };
+      if (!(await deps.recipientBudget.allow(input.email))) {
+        await deps.audit.recordNow(origin, { ...event, detail: { mailed: false } });
+        return { status: 'confirmation-sent' };
+      }
       await deps.db.transaction().execute(async (tx) => {
+        await deps.audit.record(tx, origin, { ...event, detail: { mailed: true } });
         if (await deps.usersRepo.findByEmail(tx, input.email)) {
           await deps.mail.send(tx, input.email, 'registration-exists', {});
           return;
@@ -83,7 +92,7 @@ export function createRegistrationService(deps: {
      * Creates the active account from a confirmed token; a taken email (registered meanwhile) is 409.
      * Turning registration off also stops confirmations still in flight.
      */
-    async confirm(token: string): Promise<{ userId: string }> {
+    async confirm(token: string, origin: AuditContext): Promise<{ userId: string }> {
       requireEnabled();
       const userId = newId();
       await deps.db
@@ -98,9 +107,15 @@ export function createRegistrationService(deps: {
             null,
             deps.clock.now(),
           );
+          // The token proved the mailbox: the new account holder is the actor.
+          await deps.audit.record(tx, { ...origin, actor: { type: 'user', id: userId } }, { action: 'auth.registration.confirmed', resourceId: userId });
         })
-        .catch((error: unknown) => {
+        .catch(async (error: unknown) => {
           if (isUniqueViolation(error, 'users_email_index_live')) throw errors.conflict('email_taken', 'An account with this email exists already; sign in instead.');
+          // A refused token is a failed authentication (someone may be guessing): on record, durably.
+          if (error instanceof AppError && error.code === 'invalid_token') {
+            await deps.audit.recordNow(origin, { action: 'auth.registration.confirmed', outcome: 'denied', statusCode: error.status, detail: { reason: 'invalid-token' } });
+          }
           throw error;
         });
       return { userId };

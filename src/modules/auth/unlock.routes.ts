@@ -4,6 +4,7 @@ import type { WriteRunner } from '../../http/idempotency.js';
 import { errorResponse } from '../../http/route-defaults.js';
 import { IdParams } from '../../http/schemas.js';
 import { ORG_UNLOCK_PERMISSION, PLATFORM_UNLOCK_PERMISSION, type UnlockService } from './unlock.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
 
 /**
  * Administrator unlock: platform administrators (`platform:users:manage`) for any account,
@@ -13,7 +14,7 @@ export const unlockRoutes: FastifyPluginAsyncTypebox<{ unlock: UnlockService; ru
   app.post(
     '/users/:id/unlock',
     {
-      config: { access: { permission: [PLATFORM_UNLOCK_PERMISSION, ORG_UNLOCK_PERMISSION] } },
+      config: { access: { permission: [PLATFORM_UNLOCK_PERMISSION, ORG_UNLOCK_PERMISSION] }, audit: { action: 'user.unlocked' } },
       schema: {
         tags: ['users'],
         summary: 'Lift the login lockout of an account (platform admins: any; organisation admins: members of their organisation)',
@@ -23,7 +24,7 @@ export const unlockRoutes: FastifyPluginAsyncTypebox<{ unlock: UnlockService; ru
     },
     async (request, reply) => {
       await runWrite(request, reply, { status: 204 }, async (tx) => {
-        await unlock.unlockByAdmin(tx, request.principal!, request.params.id, { ip: request.ip, requestId: request.id });
+        await unlock.unlockByAdmin(tx, request.principal!, request.params.id, auditContextOf(request));
         return null;
       });
       return null;

@@ -7,7 +7,7 @@ import type { Principal } from '../../http/principal.js';
 import type { MembershipsRepo } from '../orgs/memberships.repo.js';
 import { EMAIL_INDEX_PURPOSE, type User, type UsersRepo } from '../users/users.repo.js';
 import type { AccessService } from './access.service.js';
-import type { AuthEventsRepo } from './auth-events.repo.js';
+import { systemContext, type AuditRecorder } from '../audit/audit.recorder.js';
 import type { RequestOrigin } from './auth.service.js';
 import type { LockoutService } from './lockout.service.js';
 
@@ -37,7 +37,7 @@ export function createUnlockService(deps: {
   membershipsRepo: Pick<MembershipsRepo, 'findLive'>;
   lockout: Pick<LockoutService, 'status' | 'unlock'>;
   access: Pick<AccessService, 'invalidate'>;
-  authEvents: Pick<AuthEventsRepo, 'record'>;
+  audit: Pick<AuditRecorder, 'record'>;
 }) {
   // Lockout counters are keyed by the current key version's index of the submitted email, as login computes it.
   const emailIndexOf = (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE);
@@ -67,13 +67,8 @@ export function createUnlockService(deps: {
     async unlockByAdmin(tx: Tx, principal: Principal, userId: string, origin: RequestOrigin): Promise<{ wasLocked: boolean }> {
       const user = await reachable(tx, principal, userId);
       const { emailIndex, wasLocked } = await lift(tx, user);
-      if (wasLocked) {
-        await deps.authEvents.record(
-          tx,
-          { type: 'auth.account.unlocked', userId: user.id, emailIndex, actorId: principal.userId ?? null, ip: origin.ip, requestId: origin.requestId, detail: { via: 'admin' } },
-          deps.clock.now(),
-        );
-      }
+      // Every call is a `user.unlocked` write event (the route declares it); a lifted lock is an auth event too.
+      if (wasLocked) await deps.audit.record(tx, origin, { action: 'auth.account.unlocked', resourceId: user.id, subjectIndex: emailIndex, detail: { via: 'admin' } });
       return { wasLocked };
     },
 
@@ -90,11 +85,12 @@ export function createUnlockService(deps: {
         const now = deps.clock.now();
         const enable = options.enable && found.status !== 'active';
         const status = enable ? ((await deps.usersRepo.setStatus(tx, found.id, 'active', null, now))?.status ?? found.status) : found.status;
-        await deps.authEvents.record(
-          tx,
-          { type: 'auth.account.unlocked', userId: found.id, emailIndex, actorId: null, detail: { via: 'break-glass', wasLocked, enabled: enable } },
-          now,
-        );
+        await deps.audit.record(tx, systemContext('admin:unlock'), {
+          action: 'auth.account.unlocked',
+          resourceId: found.id,
+          subjectIndex: emailIndex,
+          detail: { via: 'break-glass', wasLocked, enabled: enable },
+        });
         return { outcome: 'done' as const, userId: found.id, wasLocked, status, enabled: enable };
       });
       if (result.enabled) await deps.access.invalidate(found.id);

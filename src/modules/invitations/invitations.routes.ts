@@ -7,6 +7,7 @@ import { errorResponse } from '../../http/route-defaults.js';
 import { IdParams } from '../../http/schemas.js';
 import { AcceptInvitationBody, AcceptedInvitationSchema, CreateInvitationBody, InvitationParams, InvitationSchema } from './invitations.schemas.js';
 import type { InvitationsService } from './invitations.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
 
 export interface InvitationsRouteDeps {
   invitations: InvitationsService;
@@ -21,7 +22,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<InvitationsRouteDeps> 
   app.post(
     '/orgs/:id/invitations',
     {
-      config: { access: { permission: 'members:invite' } },
+      config: { access: { permission: 'members:invite' }, audit: { action: 'invitation.created', orgParam: 'id' } },
       schema: {
         tags: ['organisations'],
         summary: 'Invite someone by email into your active organisation (the token goes only to their mailbox)',
@@ -36,7 +37,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<InvitationsRouteDeps> 
   app.get(
     '/orgs/:id/invitations',
     {
-      config: { access: { permission: 'members:invite' } },
+      config: { access: { permission: 'members:invite' }, audit: { action: 'invitation.list', orgParam: 'id' } },
       schema: {
         tags: ['organisations'],
         summary: 'List the invitations of your active organisation, newest first',
@@ -51,7 +52,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<InvitationsRouteDeps> 
   app.delete(
     '/orgs/:id/invitations/:invitationId',
     {
-      config: { access: { permission: 'members:invite' } },
+      config: { access: { permission: 'members:invite' }, audit: { action: 'invitation.revoked', orgParam: 'id', resourceParam: 'invitationId' } },
       schema: {
         tags: ['organisations'],
         summary: 'Revoke a pending invitation',
@@ -71,7 +72,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<InvitationsRouteDeps> 
   app.post(
     '/invitations/accept',
     {
-      config: { access: { public: true } },
+      config: { access: { public: true }, audit: { recordedBy: 'service' } },
       preHandler: throttle,
       schema: {
         tags: ['organisations'],
@@ -85,7 +86,7 @@ export const invitationsRoutes: FastifyPluginAsyncTypebox<InvitationsRouteDeps> 
       },
     },
     async (request, reply) => {
-      const accepted = await invitations.accept(request.body);
+      const accepted = await invitations.accept(request.body, auditContextOf(request));
       await membershipChanged(accepted.userId);
       return reply.code(201).send(accepted);
     },

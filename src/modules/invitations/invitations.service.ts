@@ -17,6 +17,7 @@ import type { MembershipsRepo } from '../orgs/memberships.repo.js';
 import type { OrgsRepo } from '../orgs/orgs.repo.js';
 import { MANAGE_ALL_ORGS } from '../orgs/orgs.service.js';
 import type { UsersRepo } from '../users/users.repo.js';
+import type { AuditContext, AuditRecorder } from '../audit/audit.recorder.js';
 
 export type InvitationStatus = 'pending' | 'accepted' | 'revoked' | 'expired';
 
@@ -69,6 +70,7 @@ export function createInvitationsService(deps: {
   usersRepo: Pick<UsersRepo, 'findByEmail' | 'insert'>;
   orgsRepo: Pick<OrgsRepo, 'findForMember'>;
   membershipsRepo: Pick<MembershipsRepo, 'findLive' | 'insert'>;
+  audit: Pick<AuditRecorder, 'record' | 'recordNow'>;
 }) {
   async function requireActiveOrg(executor: Db | Tx, principal: Principal, orgId: string) {
     if (orgId !== principal.orgId) throw errors.notFound('organisation');
@@ -93,6 +95,70 @@ export function createInvitationsService(deps: {
     expiresAt: row.expiresAt.toISOString(),
     createdAt: row.createdAt.toISOString(),
   });
+
+  /** The acceptance itself; `accept` records a refused token. */
+  async function acceptWithToken(input: AcceptInvitationInput, origin: AuditContext): Promise<{ userId: string; orgId: string; role: OrgRole }> {
+    const invitation = await deps.emailTokens.peek('invitation', input.token);
+    if (!invitation?.orgId || !invitation.role) throw invalidToken();
+    const known = await deps.usersRepo.findByEmail(deps.db, invitation.email);
+    let newAccount: { displayName: string; passwordHash: string } | undefined;
+    if (!known) {
+      if (input.displayName === undefined) throw missingField('displayName');
+      if (input.password === undefined) throw missingField('password');
+      const displayName = input.displayName.normalize('NFKC').trim();
+      if (displayName.length === 0) throw missingField('displayName');
+      deps.passwordPolicy.check(input.password, { email: invitation.email, displayName, orgRequiresMfa: false, field: 'password' });
+      newAccount = { displayName, passwordHash: await deps.passwordHasher.hash(input.password) };
+    } else if (known.status === 'disabled') {
+      throw accountDisabled();
+    }
+
+    const outcome = await deps.db
+      .transaction()
+      .execute(async (tx) => {
+        // The token row is the peeked one (same digest), so its email is the invitation's.
+        const user = await deps.usersRepo.findByEmail(tx, invitation.email);
+        const userId = user?.id ?? newId();
+        const token = await deps.emailTokens.consume(tx, 'invitation', input.token, userId);
+        if (!token?.orgId || !token.role) throw invalidToken();
+        if (!(await deps.orgsRepo.findForMember(tx, token.orgId, null))) throw invalidToken();
+        const now = deps.clock.now();
+        // The token proved the mailbox: the (possibly new) account holder is the actor, in the invitation's organisation.
+        const holder: AuditContext = { ...origin, actor: { type: 'user', id: userId }, orgId: token.orgId };
+        const event = { action: 'auth.invitation.accepted', resourceId: token.id } as const;
+        if (user) {
+          // Created meanwhile (e.g. by registration): the new password is not applied to it.
+          if (user.status === 'disabled') throw accountDisabled();
+          if (await deps.membershipsRepo.findLive(tx, token.orgId, user.id)) {
+            // The token is spent either way: its use is on record, as a failure.
+            await deps.audit.record(tx, holder, { ...event, outcome: 'error', statusCode: 409, detail: { reason: 'already-member' } });
+            return { kind: 'already-member' as const };
+          }
+        } else {
+          // Deleted between the check and now: the fields were not collected, so ask again.
+          if (!newAccount) throw invalidToken();
+          await deps.usersRepo.insert(
+            tx,
+            userId,
+            { email: token.email, displayName: newAccount.displayName, passwordHash: newAccount.passwordHash, platformRole: null, mustChangePassword: false },
+            null,
+            now,
+          );
+        }
+        await deps.membershipsRepo.insert(tx, newId(), { orgId: token.orgId, userId, role: token.role }, userId, now);
+        await deps.audit.record(tx, holder, { ...event, detail: { role: token.role, newAccount: !user } });
+        return { kind: 'accepted' as const, userId, orgId: token.orgId, role: token.role };
+      })
+      .catch((error: unknown) => {
+        // Two invitations of one person accepted at once: the second membership is the duplicate.
+        if (isUniqueViolation(error, 'memberships_org_user_live')) throw alreadyMember();
+        if (isUniqueViolation(error, 'users_email_index_live')) throw errors.conflict('email_taken', 'An account with this email was created meanwhile; try again.');
+        throw error;
+      });
+    // The token is used even then: an invitation into an organisation one is already in is spent.
+    if (outcome.kind === 'already-member') throw alreadyMember();
+    return { userId: outcome.userId, orgId: outcome.orgId, role: outcome.role };
+  }
 
   return {
     /** A new invitation supersedes the open ones for the same email in the same organisation. */
@@ -136,59 +202,16 @@ export function createInvitationsService(deps: {
      * (all before the transaction); the transaction consumes the token, so of two concurrent accepts
      * exactly one gets it. An existing account keeps its password and name: only the membership is added.
      */
-    async accept(input: AcceptInvitationInput): Promise<{ userId: string; orgId: string; role: OrgRole }> {
-      const invitation = await deps.emailTokens.peek('invitation', input.token);
-      if (!invitation?.orgId || !invitation.role) throw invalidToken();
-      const known = await deps.usersRepo.findByEmail(deps.db, invitation.email);
-      let newAccount: { displayName: string; passwordHash: string } | undefined;
-      if (!known) {
-        if (input.displayName === undefined) throw missingField('displayName');
-        if (input.password === undefined) throw missingField('password');
-        const displayName = input.displayName.normalize('NFKC').trim();
-        if (displayName.length === 0) throw missingField('displayName');
-        deps.passwordPolicy.check(input.password, { email: invitation.email, displayName, orgRequiresMfa: false, field: 'password' });
-        newAccount = { displayName, passwordHash: await deps.passwordHasher.hash(input.password) };
-      } else if (known.status === 'disabled') {
-        throw accountDisabled();
+    async accept(input: AcceptInvitationInput, origin: AuditContext): Promise<{ userId: string; orgId: string; role: OrgRole }> {
+      try {
+        return await acceptWithToken(input, origin);
+      } catch (error) {
+        // A refused token is a failed authentication (someone may be guessing): on record, durably.
+        if (error instanceof AppError && error.code === 'invalid_token') {
+          await deps.audit.recordNow(origin, { action: 'auth.invitation.accepted', outcome: 'denied', statusCode: error.status, detail: { reason: 'invalid-token' } });
+        }
+        throw error;
       }
-
-      const outcome = await deps.db
-        .transaction()
-        .execute(async (tx) => {
-          // The token row is the peeked one (same digest), so its email is the invitation's.
-          const user = await deps.usersRepo.findByEmail(tx, invitation.email);
-          const userId = user?.id ?? newId();
-          const token = await deps.emailTokens.consume(tx, 'invitation', input.token, userId);
-          if (!token?.orgId || !token.role) throw invalidToken();
-          if (!(await deps.orgsRepo.findForMember(tx, token.orgId, null))) throw invalidToken();
-          const now = deps.clock.now();
-          if (user) {
-            // Created meanwhile (e.g. by registration): the new password is not applied to it.
-            if (user.status === 'disabled') throw accountDisabled();
-            if (await deps.membershipsRepo.findLive(tx, token.orgId, user.id)) return { kind: 'already-member' as const };
-          } else {
-            // Deleted between the check and now: the fields were not collected, so ask again.
-            if (!newAccount) throw invalidToken();
-            await deps.usersRepo.insert(
-              tx,
-              userId,
-              { email: token.email, displayName: newAccount.displayName, passwordHash: newAccount.passwordHash, platformRole: null, mustChangePassword: false },
-              null,
-              now,
-            );
-          }
-          await deps.membershipsRepo.insert(tx, newId(), { orgId: token.orgId, userId, role: token.role }, userId, now);
-          return { kind: 'accepted' as const, userId, orgId: token.orgId, role: token.role };
-        })
-        .catch((error: unknown) => {
-          // Two invitations of one person accepted at once: the second membership is the duplicate.
-          if (isUniqueViolation(error, 'memberships_org_user_live')) throw alreadyMember();
-          if (isUniqueViolation(error, 'users_email_index_live')) throw errors.conflict('email_taken', 'An account with this email was created meanwhile; try again.');
-          throw error;
-        });
-      // The token is used even then: an invitation into an organisation one is already in is spent.
-      if (outcome.kind === 'already-member') throw alreadyMember();
-      return { userId: outcome.userId, orgId: outcome.orgId, role: outcome.role };
     },
   };
 }

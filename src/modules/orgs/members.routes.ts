@@ -24,7 +24,7 @@ export const membersRoutes: FastifyPluginAsyncTypebox<MembersRouteDeps> = async 
   app.get(
     '/orgs/:id/members',
     {
-      config: { access: { permission: 'members:read' } },
+      config: { access: { permission: 'members:read' }, audit: { action: 'member.list', orgParam: 'id' } },
       schema: {
         tags: ['organisations'],
         summary: 'List the members of an organisation and their roles',
@@ -39,7 +39,7 @@ export const membersRoutes: FastifyPluginAsyncTypebox<MembersRouteDeps> = async 
   app.patch(
     '/orgs/:id/members/:userId',
     {
-      config: { access: { permission: 'members:manage' } },
+      config: { access: { permission: 'members:manage' }, audit: { action: 'user.role.changed', orgParam: 'id', resourceParam: 'userId' } },
       schema: {
         tags: ['organisations'],
         summary: 'Change a member’s role (only to and from roles you may grant)',
@@ -62,7 +62,7 @@ export const membersRoutes: FastifyPluginAsyncTypebox<MembersRouteDeps> = async 
     {
       // Every member holds members:read, so anyone can leave; removing someone else needs
       // members:manage, which the service checks.
-      config: { access: { permission: 'members:read' } },
+      config: { access: { permission: 'members:read' }, audit: { action: 'member.removed', orgParam: 'id', resourceParam: 'userId' } },
       schema: {
         tags: ['organisations'],
         summary: 'Remove a member, or leave the organisation (your own user id)',

@@ -44,7 +44,7 @@ export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, 
   app.post(
     '/orgs',
     {
-      config: { access: { permission: 'orgs:create' } },
+      config: { access: { permission: 'orgs:create' }, audit: { action: 'org.created' } },
       schema: {
         tags: ['organisations'],
         summary: 'Create an organisation (you become its owner)',
@@ -81,7 +81,7 @@ export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, 
   app.patch(
     '/orgs/:id',
     {
-      config: { access: { permission: 'orgs:update' } },
+      config: { access: { permission: 'orgs:update' }, audit: { action: 'org.updated' } },
       schema: {
         tags: ['organisations'],
         summary: 'Rename an organisation (optimistic locking: If-Match or `version`)',
@@ -105,7 +105,7 @@ export const orgsRoutes: FastifyPluginAsyncTypebox<OrgsRouteDeps> = async (app, 
   app.delete(
     '/orgs/:id',
     {
-      config: { access: { permission: 'orgs:delete' } },
+      config: { access: { permission: 'orgs:delete' }, audit: { action: 'org.deleted' } },
       schema: {
         tags: ['organisations'],
         summary: 'Delete an organisation (soft delete; If-Match required)',

@@ -18,7 +18,7 @@ export const usersAdminRoutes: FastifyPluginAsyncTypebox<{ usersAdmin: UsersAdmi
   app.get(
     '/users',
     {
-      config: { access: { permission: PERMISSION } },
+      config: { access: { permission: PERMISSION }, audit: { action: 'user.list' } },
       schema: {
         tags: ['users'],
         summary: 'List every user account (platform administrators)',
@@ -32,7 +32,7 @@ export const usersAdminRoutes: FastifyPluginAsyncTypebox<{ usersAdmin: UsersAdmi
   app.get(
     '/users/:id',
     {
-      config: { access: { permission: PERMISSION } },
+      config: { access: { permission: PERMISSION }, audit: { action: 'user.read' } },
       schema: { tags: ['users'], summary: 'Read a user account with its organisations and roles', params: IdParams, response: { 200: UserDetailSchema } },
     },
     async (request, reply) => {
@@ -45,7 +45,7 @@ export const usersAdminRoutes: FastifyPluginAsyncTypebox<{ usersAdmin: UsersAdmi
   app.post(
     '/users/:id/disable',
     {
-      config: { access: { permission: PERMISSION } },
+      config: { access: { permission: PERMISSION }, audit: { action: 'user.disabled' } },
       schema: {
         tags: ['users'],
         summary: 'Disable an account: its tokens, sessions and API keys stop working on their next request',
@@ -67,7 +67,7 @@ export const usersAdminRoutes: FastifyPluginAsyncTypebox<{ usersAdmin: UsersAdmi
   app.post(
     '/users/:id/enable',
     {
-      config: { access: { permission: PERMISSION } },
+      config: { access: { permission: PERMISSION }, audit: { action: 'user.enabled' } },
       schema: {
         tags: ['users'],
         summary: 'Enable a disabled or locked account (it signs in again with its password)',
@@ -89,7 +89,7 @@ export const usersAdminRoutes: FastifyPluginAsyncTypebox<{ usersAdmin: UsersAdmi
   app.delete(
     '/users/:id',
     {
-      config: { access: { permission: PERMISSION } },
+      config: { access: { permission: PERMISSION }, audit: { action: 'user.deleted' } },
       schema: {
         tags: ['users'],
         summary: 'Delete an account (soft delete with its memberships; If-Match required)',

@@ -6,6 +6,7 @@ import { errorResponse } from '../../http/route-defaults.js';
 import { NameString, Uuid } from '../../http/schemas.js';
 import type { AuthService } from '../auth/auth.service.js';
 import type { UsersService } from './users.service.js';
+import { auditContextOf } from '../audit/audit.http.js';
 
 const MeSchema = Type.Object(
   {
@@ -47,6 +48,8 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRouteDeps> = async (app
   app.get(
     '/users/me',
     {
+      // Not audited as a sensitive read: it is self-service (the caller's own profile, no other
+      // person's data), and it is the hot path every client calls on start and after every change.
       config: { access: { permission: 'self:read' } },
       schema: { tags: ['users'], summary: 'Your profile, organisations and roles', response: { 200: MeSchema } },
     },
@@ -56,7 +59,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRouteDeps> = async (app
   app.patch(
     '/users/me',
     {
-      config: { access: { permission: 'self:update' } },
+      config: { access: { permission: 'self:update' }, audit: { action: 'user.profile.updated' } },
       schema: {
         tags: ['users'],
         summary: 'Edit your profile (display name); optional optimistic locking with If-Match or `version`',
@@ -85,7 +88,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRouteDeps> = async (app
   app.post(
     '/users/me/password',
     {
-      config: { access: { permission: 'self:password' } },
+      config: { access: { permission: 'self:password' }, audit: { recordedBy: 'service' } },
       schema: {
         tags: ['users'],
         summary: 'Change your password (ends every login, including this one)',
@@ -94,7 +97,7 @@ export const usersRoutes: FastifyPluginAsyncTypebox<UsersRouteDeps> = async (app
       },
     },
     async (request, reply) => {
-      await auth.changePassword(request.principal!, request.body, { ip: request.ip, requestId: request.id });
+      await auth.changePassword(request.principal!, request.body, auditContextOf(request));
       return reply.code(204).send(null);
     },
   );

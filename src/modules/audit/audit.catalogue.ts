@@ -1,0 +1,89 @@
+/**
+ * The one typed catalogue of audit events (issue 4). An action is `resource.verb` or
+ * `area.thing.verb`; every event names one, so a search by action is a search by meaning, and a
+ * misspelt action fails the type check instead of creating a new kind of event nobody looks for.
+ *
+ * `kind` says why it is recorded: `write` (in the write's own transaction), `read` (a sensitive
+ * resource was read; durable before the response), `auth` (authentication), `access` (a denied
+ * request), `system` (the service acting on its own).
+ */
+export const AUDIT_ACTIONS = {
+  // Authentication: failures are keyed by the blind index of the submitted email, never by the address.
+  'auth.login.succeeded': { kind: 'auth', resource: 'user' },
+  'auth.login.failed': { kind: 'auth', resource: 'account' },
+  'auth.account.locked': { kind: 'auth', resource: 'account' },
+  'auth.account.unlocked': { kind: 'auth', resource: 'user' },
+  'auth.password.changed': { kind: 'auth', resource: 'user' },
+  'auth.password.reset': { kind: 'auth', resource: 'user' },
+  'auth.password-reset.requested': { kind: 'auth', resource: 'account' },
+  'auth.token.refreshed': { kind: 'auth', resource: 'session' },
+  'auth.token.reuse-detected': { kind: 'auth', resource: 'session' },
+  'auth.token.refresh-failed': { kind: 'auth', resource: 'session' },
+  'auth.logout': { kind: 'auth', resource: 'session' },
+  'auth.logout-all': { kind: 'auth', resource: 'user' },
+  'auth.registration.requested': { kind: 'auth', resource: 'account' },
+  'auth.registration.confirmed': { kind: 'auth', resource: 'user' },
+  'auth.invitation.accepted': { kind: 'auth', resource: 'invitation' },
+  'auth.api-key.rejected': { kind: 'auth', resource: 'api-key' },
+
+  // A request refused by authentication or authorisation (401/403) on any route.
+  'access.denied': { kind: 'access', resource: 'route' },
+
+  // Users (reads of user records are sensitive: they carry personal data).
+  'user.list': { kind: 'read', resource: 'user' },
+  'user.read': { kind: 'read', resource: 'user' },
+  'user.profile.updated': { kind: 'write', resource: 'user' },
+  'user.disabled': { kind: 'write', resource: 'user' },
+  'user.enabled': { kind: 'write', resource: 'user' },
+  'user.deleted': { kind: 'write', resource: 'user' },
+  'user.unlocked': { kind: 'write', resource: 'user' },
+  'user.platform-role.changed': { kind: 'write', resource: 'user' },
+
+  // Organisations and memberships.
+  'org.created': { kind: 'write', resource: 'org' },
+  'org.updated': { kind: 'write', resource: 'org' },
+  'org.deleted': { kind: 'write', resource: 'org' },
+  'member.list': { kind: 'read', resource: 'membership' },
+  'user.role.changed': { kind: 'write', resource: 'membership' },
+  'member.removed': { kind: 'write', resource: 'membership' },
+  'invitation.created': { kind: 'write', resource: 'invitation' },
+  'invitation.list': { kind: 'read', resource: 'invitation' },
+  'invitation.revoked': { kind: 'write', resource: 'invitation' },
+
+  // API keys: their metadata is secrets metadata.
+  'api-key.created': { kind: 'write', resource: 'api-key' },
+  'api-key.list': { kind: 'read', resource: 'api-key' },
+  'api-key.rotated': { kind: 'write', resource: 'api-key' },
+  'api-key.revoked': { kind: 'write', resource: 'api-key' },
+
+  // Findings, attempts and evidence (issue 6 onwards): reads are sensitive and watched for volume.
+  'finding.list': { kind: 'read', resource: 'finding' },
+  'finding.read': { kind: 'read', resource: 'finding' },
+  'attempt.read': { kind: 'read', resource: 'attempt' },
+  'evidence.read': { kind: 'read', resource: 'evidence' },
+
+  // Policy.
+  'policy.applied': { kind: 'system', resource: 'policy' },
+
+  // The audit trail itself: reading it is audited.
+  'audit.events.read': { kind: 'read', resource: 'audit-trail' },
+  'audit.events.exported': { kind: 'read', resource: 'audit-trail' },
+  'audit.stats.read': { kind: 'read', resource: 'audit-trail' },
+  'audit.chain.verified': { kind: 'read', resource: 'audit-trail' },
+  // Recorded by the verifier when a check finds the chain or a checkpoint broken.
+  'audit.chain.verification-failed': { kind: 'system', resource: 'audit-trail' },
+  'audit.alert.list': { kind: 'read', resource: 'alert' },
+  'audit.alert.acknowledged': { kind: 'write', resource: 'alert' },
+  'audit.alert.raised': { kind: 'system', resource: 'alert' },
+} as const satisfies Record<string, { kind: AuditKind; resource: string }>;
+
+export type AuditKind = 'write' | 'read' | 'auth' | 'access' | 'system';
+export type AuditAction = keyof typeof AUDIT_ACTIONS;
+export type AuditResourceType = (typeof AUDIT_ACTIONS)[AuditAction]['resource'];
+export type AuditOutcome = 'success' | 'denied' | 'error';
+export type AuditActorType = 'user' | 'api-key' | 'oauth-client' | 'system' | 'anonymous';
+
+export const AUDIT_OUTCOMES: readonly AuditOutcome[] = ['success', 'denied', 'error'];
+export const AUDIT_ACTOR_TYPES: readonly AuditActorType[] = ['user', 'api-key', 'oauth-client', 'system', 'anonymous'];
+
+export const isAuditAction = (value: string): value is AuditAction => Object.hasOwn(AUDIT_ACTIONS, value);
