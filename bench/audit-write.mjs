@@ -1,4 +1,4 @@
-/* global process, console, fetch, AbortSignal, URL -- Node globals (the lint config declares none for .mjs files) */
+/* global process, console, fetch, AbortSignal -- Node globals (the lint config declares none for .mjs files) */
 /* eslint-disable security/detect-non-literal-fs-filename -- every path is built here, under bench/results or a temp dir */
 // The cost of auditing a write (issue 4 acceptance): the same audited write endpoint on the built
 // service (dist/main.js) and on the same build with its audit sink replaced by a no-op
@@ -17,9 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
-  HOST, benchDir, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad, serviceEnv,
+  HOST, benchDir, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad, serverModeEnv, serviceEnv,
   startLogged, stopAllChildren, summarise, superviseRun, tail, waitForOk,
 } from './lib.mjs';
 
@@ -58,27 +57,11 @@ const cleanup = () =>
     if (!settings.keepData) for (const drop of dropSchemas) await drop().catch((error) => console.error(`bench: could not drop a schema: ${error.message}`));
   })());
 
-async function adminQuery(statement) {
-  const { default: pg } = await import('pg');
-  const client = new pg.Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Server mode: a schema per service (search_path through the URL). Redis keys share the fixed `vutf` prefix. */
-async function serverEnv(name, stamp) {
-  const schema = `bench_audit_${name}_${stamp.replace(/[^0-9]/g, '').slice(0, 17)}`;
-  await adminQuery(`CREATE SCHEMA ${schema}`);
-  dropSchemas.push(() => adminQuery(`DROP SCHEMA ${schema} CASCADE`));
-  const url = new URL(process.env.DATABASE_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  const { formatKeyring, generateKeyring } = await import(pathToFileURL(path.join(repoRoot, 'dist', 'platform', 'crypto', 'index.js')).href);
-  const keys = Object.fromEntries(['JWT_SIGNING_KEYS', 'ENCRYPTION_KEYRING', 'BLIND_INDEX_KEY', 'AUDIT_SIGNING_KEY'].map((key) => [key, formatKeyring(generateKeyring())]));
-  return { ...keys, DATABASE_URL: url.href };
+/** Server mode: a schema and keys per service (see lib.mjs). */
+async function serverEnv(name) {
+  const { env, drop } = await serverModeEnv(`audit_${name}`);
+  dropSchemas.push(drop);
+  return env;
 }
 
 async function call(url, { method = 'GET', token, body } = {}) {
@@ -145,7 +128,7 @@ async function main() {
       LOG_LEVEL: settings.logLevel,
       BOOTSTRAP_ADMIN_EMAIL: email,
       BOOTSTRAP_ADMIN_PASSWORD: password,
-      ...(settings.mode === 'server' ? await serverEnv(name, stamp) : {}),
+      ...(settings.mode === 'server' ? await serverEnv(name) : {}),
     });
     services[name] = { baseUrl: `http://${HOST}:${port}`, logFile, child: startLogged(`${name} service`, [entry], env, logFile) };
     console.log(`bench: ${name} service log ${path.relative(repoRoot, logFile)}`);

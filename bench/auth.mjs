@@ -1,4 +1,4 @@
-/* global process, console, fetch, AbortSignal, URL -- Node globals (the lint config declares none for .mjs files) */
+/* global process, console, fetch, AbortSignal -- Node globals (the lint config declares none for .mjs files) */
 /* eslint-disable security/detect-non-literal-fs-filename -- every path is built here, under bench/results or a temp dir */
 // Authentication benchmarks (`npm run bench:auth`, which builds first), DESIGN §9 "Benchmarks":
 // the service, the bare-Fastify baseline and every load generator are separate processes; service
@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
-  HOST, benchDir, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad, serviceEnv,
+  HOST, benchDir, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad, serverModeEnv, serviceEnv,
   startLogged, stopAllChildren, summarise, superviseRun, tail, waitForOk,
 } from './lib.mjs';
 
@@ -46,6 +46,13 @@ for (const name of settings.scenarios) if (!['login', 'me'].includes(name)) thro
 
 let tempDir;
 let dropSchema;
+
+/** Server mode: a schema and keys of its own (see lib.mjs), dropped at the end. */
+async function serverEnv() {
+  const { env, drop } = await serverModeEnv('auth');
+  dropSchema = drop;
+  return env;
+}
 let cleanupPromise;
 const cleanup = () =>
   (cleanupPromise ??= (async () => {
@@ -53,29 +60,6 @@ const cleanup = () =>
     if (tempDir && !settings.keepData) rmSync(tempDir, { recursive: true, force: true });
     if (dropSchema && !settings.keepData) await dropSchema().catch((error) => console.error(`bench: could not drop the schema: ${error.message}`));
   })());
-
-/**
- * Server mode: a schema of its own in the given database (search_path through the URL), dropped at
- * the end; Redis keys share the service's fixed prefix, so nothing there is flushed.
- */
-async function serverDatabaseUrl(stamp) {
-  const { default: pg } = await import('pg');
-  const schema = `bench_auth_${stamp.replace(/[^0-9]/g, '').slice(0, 17)}`;
-  const run = async (statement) => {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
-    await client.connect();
-    try {
-      await client.query(statement);
-    } finally {
-      await client.end();
-    }
-  };
-  await run(`CREATE SCHEMA ${schema}`);
-  dropSchema = () => run(`DROP SCHEMA ${schema} CASCADE`);
-  const url = new URL(process.env.DATABASE_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return url.href;
-}
 
 /** The policy the service runs with: every rate tier lifted so none binds; hash parameters stated explicitly. */
 async function writePolicy(file) {
@@ -92,11 +76,6 @@ async function writePolicy(file) {
 }
 
 /** Server mode needs every key; fresh ones per run (the bench's schema is its own, so nothing else reads them). */
-async function serverKeys() {
-  const { formatKeyring, generateKeyring } = await import(pathToFileURL(path.join(repoRoot, 'dist', 'platform', 'crypto', 'index.js')).href);
-  return Object.fromEntries(['JWT_SIGNING_KEYS', 'ENCRYPTION_KEYRING', 'BLIND_INDEX_KEY', 'AUDIT_SIGNING_KEY'].map((name) => [name, formatKeyring(generateKeyring())]));
-}
-
 async function login(serverUrl, credentials) {
   const response = await fetch(`${serverUrl}/api/v1/auth/login`, {
     method: 'POST',
@@ -138,7 +117,7 @@ async function main() {
     LOG_LEVEL: settings.logLevel,
     BOOTSTRAP_ADMIN_EMAIL: email,
     BOOTSTRAP_ADMIN_PASSWORD: password,
-    ...(settings.mode === 'server' ? { ...(await serverKeys()), DATABASE_URL: await serverDatabaseUrl(stamp) } : {}),
+    ...(settings.mode === 'server' ? await serverEnv() : {}),
   });
 
   const loadAtStart = os.loadavg();

@@ -1,12 +1,12 @@
-/* global process, console, fetch, AbortSignal, setTimeout, clearTimeout -- Node globals (the lint config declares none for .mjs files) */
+/* global process, console, fetch, AbortSignal, setTimeout, clearTimeout, URL -- Node globals (the lint config declares none for .mjs files) */
 /* eslint-disable security/detect-non-literal-fs-filename -- every path is built by the bench scripts, under bench/results or a temp dir */
-// What the benchmark orchestrators (run.mjs, auth.mjs) share: child-process tracking and clean-up,
-// free ports, medians, starting logged processes, waiting for readiness and one load.mjs run.
+// What the benchmark orchestrators (run.mjs, auth.mjs, audit-write.mjs) share: child-process tracking and clean-up,
+// free ports, medians, starting logged processes, waiting for readiness, one load.mjs run, a server-mode schema.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const HOST = '127.0.0.1';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -222,4 +222,29 @@ export function serviceEnv(keep = []) {
     delete env[`${name}_FILE`];
   }
   return env;
+}
+
+/**
+ * Server mode: a schema of its own in DATABASE_URL's database (search_path through the URL) and fresh
+ * keys, for one service process. `drop` removes the schema at the end. Redis keys share the service's
+ * fixed prefix, so nothing there is flushed.
+ */
+export async function serverModeEnv(name) {
+  const { default: pg } = await import('pg');
+  const run = async (statement) => {
+    const client = new pg.Client({ connectionString: process.env.DATABASE_URL, connectionTimeoutMillis: 5000 });
+    await client.connect();
+    try {
+      await client.query(statement);
+    } finally {
+      await client.end();
+    }
+  };
+  const schema = `bench_${name}_${Date.now()}_${Math.floor(Math.random() * 1e6)}`.replace(/[^a-z0-9_]/g, '_');
+  await run(`CREATE SCHEMA ${schema}`);
+  const url = new URL(process.env.DATABASE_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  const { formatKeyring, generateKeyring } = await import(pathToFileURL(path.join(repoRoot, 'dist', 'platform', 'crypto', 'index.js')).href);
+  const keys = Object.fromEntries(['JWT_SIGNING_KEYS', 'ENCRYPTION_KEYRING', 'BLIND_INDEX_KEY', 'AUDIT_SIGNING_KEY'].map((key) => [key, formatKeyring(generateKeyring())]));
+  return { env: { ...keys, DATABASE_URL: url.href }, drop: () => run(`DROP SCHEMA ${schema} CASCADE`) };
 }
