@@ -1,4 +1,4 @@
-import type { ColumnType, Generated } from 'kysely';
+import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { CommonColumns } from '../platform/db/common-columns.js';
 
 /**
@@ -184,6 +184,9 @@ export interface AuditEventsTable {
   seq: ColumnType<number | null, never, number>;
   hash: ColumnType<Buffer | null, never, Buffer>;
 }
+
+/** An audit event as stored and read back (envelopes still sealed): the shape every audit row type narrows. */
+export type StoredAuditEvent = Selectable<AuditEventsTable>;
 
 /** Signed head hashes of the audit chain (append-only). */
 export interface AuditCheckpointsTable {

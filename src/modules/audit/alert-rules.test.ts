@@ -106,7 +106,7 @@ describe('alert rules', () => {
 
   it('sensitive read volume: one actor in one organisation, at the threshold', async () => {
     const h = harness(ruleOf('sensitive-read-volume'));
-    const read = { actorType: 'user', actorId: 'u-1', orgId: 'org-a', outcome: 'success' };
+    const read: Partial<AnalysedEvent> = { actorType: 'user', actorId: 'u-1', orgId: 'org-a', outcome: 'success' };
     for (const [n, action] of ['finding.read', 'finding.list', 'attempt.read', 'evidence.read'].entries()) {
       expect(await h.feed(n, { ...read, action })).toBeUndefined();
     }
@@ -119,7 +119,7 @@ describe('alert rules', () => {
 
   it('sensitive read volume: the window slides (old reads stop counting)', async () => {
     const h = harness(ruleOf('sensitive-read-volume'));
-    const read = { actorType: 'user', actorId: 'u-1', orgId: 'org-a', action: 'finding.read' };
+    const read: Partial<AnalysedEvent> = { actorType: 'user', actorId: 'u-1', orgId: 'org-a', action: 'finding.read' };
     for (const second of [0, 10, 20, 30]) await h.feed(second, read);
     expect(await h.feed(61, read)).toBeUndefined();
   });

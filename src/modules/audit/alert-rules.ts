@@ -1,25 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Policy } from '../../config/policy.schema.js';
-import type { AuditAlertSeverity } from '../../db/schema.js';
+import type { AuditAlertSeverity, StoredAuditEvent } from '../../db/schema.js';
 import type { AuditAction } from './audit.catalogue.js';
 
 /** One sealed event as the rules see it: ids, times and facts; no address, no user agent. */
-export interface AnalysedEvent {
-  id: string;
+export type AnalysedEvent = Pick<
+  StoredAuditEvent,
+  'id' | 'occurredAt' | 'actorType' | 'actorId' | 'orgId' | 'action' | 'resourceType' | 'resourceId' | 'subjectIndex' | 'outcome' | 'detail'
+> & {
   seq: number;
-  occurredAt: Date;
-  actorType: string;
-  actorId: string | null;
-  orgId: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  subjectIndex: Buffer | null;
-  outcome: string;
-  detail: Readonly<Record<string, unknown>>;
   /** Blind index of the client address, computed by the job for failed sign-ins only. */
   ipIndex: Buffer | null;
-}
+};
 
 /** A window of the sealed stream: events up to `upToSeq` that occurred in (from, to]. */
 export interface EventWindow {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { StoredAuditEvent } from '../../db/schema.js';
 import { canonicalJson } from '../../platform/canonical-json.js';
 
 /**
@@ -17,26 +18,7 @@ import { canonicalJson } from '../../platform/canonical-json.js';
  * sealer's and the verifier's side alike, so both read what jsonb and timestamptz normalised.
  * A new column in audit_events needs a new version of this encoding (a test compares the columns).
  */
-export interface ChainRow {
-  seq: number;
-  id: string;
-  occurredAt: Date;
-  actorType: string;
-  actorId: string | null;
-  actorUserId: string | null;
-  orgId: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  subjectIndex: Buffer | null;
-  outcome: string;
-  statusCode: number | null;
-  requestId: string | null;
-  clientIp: Buffer | null;
-  userAgent: Buffer | null;
-  changedFields: unknown;
-  detail: unknown;
-}
+export type ChainRow = Omit<StoredAuditEvent, 'hash' | 'seq'> & { seq: number };
 
 /** The hashed columns in encoding order (snake_case names as in the migration). */
 export const CHAIN_COLUMNS = [

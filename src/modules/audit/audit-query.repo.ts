@@ -2,6 +2,7 @@ import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kyse
 import type { Database } from '../../db/schema.js';
 import type { Db } from '../../platform/db/database.js';
 import type { FieldCipher } from '../../platform/crypto/index.js';
+import type { StoredAuditEvent } from '../../db/schema.js';
 import type { AuditActorType, AuditOutcome } from './audit.catalogue.js';
 import { auditEncryptedColumns } from './audit.repo.js';
 
@@ -26,25 +27,10 @@ export interface AuditQueryFilter {
 }
 
 /** One event as the audit API reads it: ip and user agent opened, the subject index never selected. */
-export interface AuditEventRecord {
-  id: string;
-  seq: number | null;
-  occurredAt: Date;
-  actorType: AuditActorType;
-  actorId: string | null;
-  actorUserId: string | null;
-  orgId: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  outcome: AuditOutcome;
-  statusCode: number | null;
-  requestId: string | null;
+export type AuditEventRecord = Omit<StoredAuditEvent, 'subjectIndex' | 'hash' | 'clientIp' | 'userAgent'> & {
   clientIp: string | null;
   userAgent: string | null;
-  changedFields: string[];
-  detail: Record<string, unknown>;
-}
+};
 
 export interface AuditCount<K extends string> {
   key: K;

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onSendHookHandler, RouteOptions } from 'fastify';
 import type { Principal, RouteAudit } from '../../http/principal.js';
 import type { Tx } from '../../platform/db/transaction.js';
 import type { Logger } from '../../platform/logger.js';
@@ -105,27 +105,37 @@ export function createHttpAudit(deps: { recorder: Pick<AuditRecorder, 'record' |
     await deps.recorder.recordNow(context, { action: action.action as AuditAction, outcome, ...resourceOf(request, action), statusCode: status });
   }
 
+  /** Records what the response says before it leaves; a sensitive read whose event failed is not served. */
+  const recordBeforeSending: onSendHookHandler = (request, reply, payload, done) => {
+    const status = reply.statusCode;
+    recordResponse(request, status).then(
+      () => done(null, payload),
+      (error: unknown) => {
+        // A sensitive read whose event is not durable is not served; a denial or failure stays what it was.
+        if (status < 400 && isRead(request.method)) return done(error as Error);
+        deps.logger.warn({ err: (error as Error).message, route: request.routeOptions.url }, 'audit event for a refused or failed request was not recorded');
+        done(null, payload);
+      },
+    );
+  };
+
   function register(app: FastifyInstance) {
-    // A misspelt action fails at start-up (and in the route-table test), not silently at run time.
     app.addHook('onRoute', (route: RouteOptions) => {
       const audit = route.config?.audit;
-      if (audit && 'action' in audit && !isAuditAction(audit.action)) {
+      if (!audit) return;
+      // A misspelt action fails at start-up (and in the route-table test), not silently at run time.
+      if ('action' in audit && !isAuditAction(audit.action)) {
         throw new Error(`route ${String(route.method)} ${route.url} declares unknown audit action ${audit.action}`);
       }
+      // Declared routes get the hook on the route itself, so undeclared ones (the hot path) pay nothing.
+      // A generated HEAD route copies its GET's options: add the hook once.
+      const hooks = route.onSend === undefined ? [] : Array.isArray(route.onSend) ? route.onSend : [route.onSend];
+      if (!hooks.includes(recordBeforeSending)) route.onSend = [...hooks, recordBeforeSending];
     });
+    // Undeclared routes record only a refusal; one status comparison for everything else.
     app.addHook('onSend', (request, reply, payload, done) => {
-      const status = reply.statusCode;
-      // The common case (an unaudited success) costs one property read.
-      if (status < 400 && !request.routeOptions.config.audit) return done(null, payload);
-      recordResponse(request, status).then(
-        () => done(null, payload),
-        (error: unknown) => {
-          // A sensitive read whose event is not durable is not served; a denial or failure stays what it was.
-          if (status < 400 && isRead(request.method)) return done(error as Error);
-          deps.logger.warn({ err: (error as Error).message, route: request.routeOptions.url }, 'audit event for a refused or failed request was not recorded');
-          done(null, payload);
-        },
-      );
+      if ((reply.statusCode !== 401 && reply.statusCode !== 403) || request.routeOptions.config.audit) return done(null, payload);
+      recordBeforeSending.call(app, request, reply, payload, done);
     });
   }
 

@@ -1,28 +1,15 @@
 import type { Db } from '../../platform/db/database.js';
 import type { Tx } from '../../platform/db/transaction.js';
 import { encryptedColumns, type FieldCipher } from '../../platform/crypto/index.js';
-import type { AuditActorType, AuditOutcome } from './audit.catalogue.js';
+import type { StoredAuditEvent } from '../../db/schema.js';
 
-/** One event as the recorder hands it over: validated, bounded, not yet encrypted. */
-export interface AuditEventRow {
-  id: string;
-  occurredAt: Date;
-  actorType: AuditActorType;
-  actorId: string | null;
-  actorUserId: string | null;
-  orgId: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  subjectIndex: Buffer | null;
-  outcome: AuditOutcome;
-  statusCode: number | null;
-  requestId: string | null;
+/** One event as the recorder hands it over: validated, bounded, not yet encrypted, not yet sealed. */
+export type AuditEventRow = Omit<StoredAuditEvent, 'seq' | 'hash' | 'clientIp' | 'userAgent' | 'changedFields' | 'detail'> & {
   clientIp: string | null;
   userAgent: string | null;
   changedFields: readonly string[];
   detail: Readonly<Record<string, string | number | boolean | null>>;
-}
+};
 
 /** The client address and user agent are personal data: envelopes bound to the event's id. */
 export const auditEncryptedColumns = (cipher: FieldCipher) => encryptedColumns(cipher, 'audit_events', { clientIp: 'text', userAgent: 'text' });
