@@ -247,6 +247,18 @@ describe('createEgressClient: redirects and limits', () => {
     expect((await failure(byPolicy.request({ method: 'GET', url: `${base}/slow`, timeoutMs: 60_000 }))).code).toBe('egress_timeout');
   });
 
+  it('ends the exchange when the caller aborts, and refuses an already aborted request without connecting', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = failure(clientOf().request({ method: 'GET', url: `${base}/slow`, timeoutMs: 60_000, signal: controller.signal }));
+    setTimeout(() => controller.abort(), 100);
+    expect((await pending).code).toBe('egress_aborted');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    const before = received.length;
+    expect((await failure(clientOf().request({ method: 'GET', url: `${base}/ok`, signal: AbortSignal.abort() }))).code).toBe('egress_aborted');
+    expect(received).toHaveLength(before);
+  });
+
   it('fails an endless body at the size limit instead of truncating it', async () => {
     const client = clientOf({ policy: () => policyOf({ responseLimitBytes: 4096 }) });
     expect((await failure(client.request({ method: 'GET', url: `${base}/endless` }))).code).toBe('egress_response_too_large');

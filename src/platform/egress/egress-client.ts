@@ -45,6 +45,8 @@ export interface EgressRequest {
   timeoutMs?: number;
   /** Tightens the policy's response size limit; never loosens it. */
   maxResponseBytes?: number;
+  /** Ends the exchange (socket included) when the caller gives up: a cancelled scan frees its connection at once. */
+  signal?: AbortSignal;
 }
 
 /** A complete response: a 3xx comes back as is (redirects are never followed). */
@@ -204,13 +206,16 @@ export function createEgressClient(deps: EgressClientDeps): EgressClient {
       );
     };
 
+    if (input.signal?.aborted) throw new EgressError('egress_aborted');
     return new Promise<EgressResponse>((resolvePromise, reject) => {
       let settled = false;
       let outgoing: http.ClientRequest | undefined;
+      const onAbort = () => finish(new EgressError('egress_aborted'));
       const finish: Finish = (error, response) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        input.signal?.removeEventListener('abort', onAbort);
         if (error) {
           outgoing?.destroy();
           reject(error);
@@ -219,6 +224,7 @@ export function createEgressClient(deps: EgressClientDeps): EgressClient {
         }
       };
       const timer = setTimeout(() => finish(new EgressError('egress_timeout')), timeoutMs);
+      input.signal?.addEventListener('abort', onAbort, { once: true });
       const transport = url.protocol === 'https:' ? https : http;
       try {
         outgoing = transport.request(

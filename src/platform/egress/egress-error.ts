@@ -5,7 +5,8 @@ export type EgressErrorCode =
   | 'egress_denied_address'
   | 'egress_timeout'
   | 'egress_response_too_large'
-  | 'egress_network';
+  | 'egress_network'
+  | 'egress_aborted';
 
 // Fixed texts: a message never carries the URL (its query string may hold a token), a header value, a
 // body, or the address a name resolved to (that would let whoever configures a target map the network).
@@ -16,6 +17,7 @@ const MESSAGES: Readonly<Record<EgressErrorCode, string>> = {
   egress_timeout: 'The destination did not answer in time.',
   egress_response_too_large: 'The destination answered with more data than allowed.',
   egress_network: 'The destination could not be reached.',
+  egress_aborted: 'The request was cancelled before it completed.',
 };
 
 /** The one error the egress client throws; its message is safe to log and to show. */
