@@ -104,6 +104,77 @@ function storeContract(name: string, adapter: StoreAdapter): void {
         expect(refilled).toBeGreaterThanOrEqual(1);
         expect(refilled).toBeLessThanOrEqual(Math.floor((nowMs() - startedMs) / 300));
       });
+
+      it('gives a lease slot back after its TTL unless renewed, and a lapsed lease stays lost', async ({ expect }) => {
+        const { store: timed, advance } = await open('_lease');
+        const first = await timed.acquireLease('slots', 2, 500);
+        const second = await timed.acquireLease('slots', 2, 500);
+        expect([first, second]).toEqual([expect.any(String), expect.any(String)]);
+        expect(await timed.acquireLease('slots', 2, 500)).toBeNull();
+        await advance(150);
+        expect(await timed.renewLease('slots', first!, 800)).toBe(true);
+        await advance(450); // the second lease (a process that died) has lapsed; the renewed one holds
+        const third = await timed.acquireLease('slots', 2, 5_000);
+        expect(third).toEqual(expect.any(String));
+        expect(await timed.acquireLease('slots', 2, 5_000)).toBeNull();
+        expect(await timed.renewLease('slots', second!, 5_000)).toBe(false);
+        expect(await timed.releaseLease('slots', second!)).toBe(false);
+        expect(await timed.releaseLease('slots', first!)).toBe(true);
+        expect(await timed.acquireLease('slots', 2, 5_000)).toEqual(expect.any(String));
+      });
+
+      it('raises a floor monotonically, measures it on the store clock, and lets it pass', async ({ expect }) => {
+        const { store: timed, advance } = await open('_floor');
+        expect(await timed.floorRemainingMs('floor')).toBe(0);
+        expect(await timed.raiseFloor('floor', 600)).toBe(600);
+        const kept = await timed.raiseFloor('floor', 100); // a shorter Retry-After never lowers the floor
+        expect(kept).toBeGreaterThan(100);
+        expect(kept).toBeLessThanOrEqual(600);
+        await advance(300);
+        const left = await timed.floorRemainingMs('floor');
+        expect(left).toBeGreaterThan(0);
+        expect(left).toBeLessThanOrEqual(300);
+        expect(await timed.raiseFloor('floor', 500)).toBe(500);
+        await advance(600);
+        expect(await timed.floorRemainingMs('floor')).toBe(0);
+      });
+    });
+
+    describe('leases (counting semaphore)', () => {
+      it('is a counting semaphore: of 50 concurrent acquirers exactly the limit win', async () => {
+        const tokens = await Promise.all(Array.from({ length: 50 }, () => store.acquireLease('lease:race', 5, 5_000)));
+        const won = tokens.filter((token) => token !== null);
+        expect(won).toHaveLength(5);
+        expect(new Set(won).size).toBe(5);
+      });
+
+      it('frees a slot on release, only for the holder, and keeps separate keys separate', async () => {
+        const token = await store.acquireLease('lease:one', 1, 5_000);
+        expect(await store.acquireLease('lease:one', 1, 5_000)).toBeNull();
+        expect(await store.acquireLease('lease:two', 1, 5_000)).toEqual(expect.any(String));
+        expect(await store.releaseLease('lease:one', 'not-the-holder')).toBe(false);
+        expect(await store.renewLease('lease:one', 'not-the-holder', 5_000)).toBe(false);
+        expect(await store.acquireLease('lease:one', 1, 5_000)).toBeNull();
+        expect(await store.releaseLease('lease:one', token!)).toBe(true);
+        expect(await store.releaseLease('lease:one', token!)).toBe(false);
+        expect(await store.renewLease('lease:one', token!, 5_000)).toBe(false);
+        expect(await store.acquireLease('lease:one', 1, 5_000)).toEqual(expect.any(String));
+      });
+
+      it('counts against the limit given on each call (a lowered limit admits no one until slots free)', async () => {
+        expect(await store.acquireLease('lease:shrink', 3, 5_000)).toEqual(expect.any(String));
+        expect(await store.acquireLease('lease:shrink', 3, 5_000)).toEqual(expect.any(String));
+        expect(await store.acquireLease('lease:shrink', 1, 5_000)).toBeNull();
+        expect(await store.acquireLease('lease:shrink', 3, 5_000)).toEqual(expect.any(String));
+      });
+
+      it('rejects a bad limit or TTL as a bug', async () => {
+        await expect(store.acquireLease('lease:bad', 0, 5_000)).rejects.toThrow(RangeError);
+        await expect(store.acquireLease('lease:bad', 1.5, 5_000)).rejects.toThrow(RangeError);
+        await expect(store.acquireLease('lease:bad', 1, 0)).rejects.toThrow(RangeError);
+        await expect(store.renewLease('lease:bad', 'x', -1)).rejects.toThrow(RangeError);
+        await expect(store.raiseFloor('floor:bad', 0)).rejects.toThrow(RangeError);
+      });
     });
 
     describe('values', () => {

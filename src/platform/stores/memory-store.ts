@@ -3,6 +3,7 @@ import type { Clock } from '../clock.js';
 import { gcraParameters, gcraStep } from './gcra.js';
 import {
   MAX_SUBSCRIPTIONS,
+  checkLeaseLimit,
   checkMessage,
   checkTtlMs,
   prefixKey,
@@ -46,7 +47,15 @@ function settle<T>(operation: () => T): Promise<T> {
 interface Entry {
   value: string;
   expiresAtMs: number;
+  /** A lease set (acquireLease): token → expiry; the entry expires with its last lease. */
+  leases?: Map<string, number>;
 }
+
+// Like Redis WRONGTYPE: a caller reading a lease set as a value, or the reverse, mixes key purposes.
+const valueOf = (key: string, entry: Entry | undefined): string | null => {
+  if (entry?.leases) throw new Error(`value at ${key} is a lease set`);
+  return entry?.value ?? null;
+};
 
 /**
  * Embedded mode: one Map shared by cache, counters, rate limits and locks, like one Redis keyspace. Every
@@ -93,9 +102,30 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     return entry?.value === token ? entry : undefined;
   };
 
+  // The unexpired leases at `key` (an empty set when there are none); expired ones are dropped first,
+  // as the Redis script does, so they never count against the limit.
+  const liveLeases = (key: string): Map<string, number> => {
+    const entry = live(prefixKey(prefix, key));
+    if (entry && !entry.leases) throw new Error(`value at ${key} is not a lease set`);
+    const leases = entry?.leases ?? new Map<string, number>();
+    const nowMs = clock.nowMs();
+    for (const [token, expiresAtMs] of leases) if (expiresAtMs <= nowMs) leases.delete(token);
+    return leases;
+  };
+
+  // Stores the set with the expiry of its last lease, or drops it when empty (as Redis drops an empty set).
+  const keepLeases = (key: string, leases: Map<string, number>): void => {
+    const fullKey = prefixKey(prefix, key);
+    if (leases.size === 0) {
+      entries.delete(fullKey);
+      return;
+    }
+    entries.set(fullKey, { value: '', expiresAtMs: Math.max(...leases.values()), leases });
+  };
+
   return {
-    get: (key) => settle(() => live(prefixKey(prefix, key))?.value ?? null),
-    getMany: (keys) => settle(() => keys.map((key) => live(prefixKey(prefix, key))?.value ?? null)),
+    get: (key) => settle(() => valueOf(key, live(prefixKey(prefix, key)))),
+    getMany: (keys) => settle(() => keys.map((key) => valueOf(key, live(prefixKey(prefix, key))))),
 
     set: (key, value, ttlSeconds) =>
       settle(() => {
@@ -160,6 +190,55 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         const owned = ownedBy(fullKey, token) !== undefined;
         if (owned) entries.delete(fullKey);
         return owned;
+      }),
+
+    acquireLease: (key, limit, ttlMs) =>
+      settle(() => {
+        checkLeaseLimit(limit);
+        checkTtlMs(ttlMs);
+        const leases = liveLeases(key);
+        if (leases.size >= limit) return null;
+        const token = randomBytes(16).toString('base64url');
+        leases.set(token, clock.nowMs() + ttlMs);
+        keepLeases(key, leases);
+        return token;
+      }),
+
+    renewLease: (key, token, ttlMs) =>
+      settle(() => {
+        checkTtlMs(ttlMs);
+        const leases = liveLeases(key);
+        if (!leases.has(token)) return false;
+        leases.set(token, clock.nowMs() + ttlMs);
+        keepLeases(key, leases);
+        return true;
+      }),
+
+    releaseLease: (key, token) =>
+      settle(() => {
+        const leases = liveLeases(key);
+        const held = leases.delete(token);
+        keepLeases(key, leases);
+        return held;
+      }),
+
+    raiseFloor: (key, delayMs) =>
+      settle(() => {
+        checkTtlMs(delayMs);
+        const fullKey = prefixKey(prefix, key);
+        const entry = live(fullKey);
+        const nowMs = clock.nowMs();
+        valueOf(key, entry);
+        if (entry) entry.expiresAtMs = Math.max(entry.expiresAtMs, nowMs + delayMs);
+        else entries.set(fullKey, { value: '1', expiresAtMs: nowMs + delayMs });
+        return (entry?.expiresAtMs ?? nowMs + delayMs) - nowMs;
+      }),
+
+    floorRemainingMs: (key) =>
+      settle(() => {
+        const entry = live(prefixKey(prefix, key));
+        valueOf(key, entry);
+        return entry ? entry.expiresAtMs - clock.nowMs() : 0;
       }),
 
     publish: (channel, message) =>

@@ -44,3 +44,50 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`;
+
+// Lease sets (a counting semaphore): a sorted set of owner tokens scored by expiry in ms of the Redis
+// server's TIME, so every process agrees when a lease has run out. Expired members are removed before
+// counting, and the key itself expires with its last lease, so a dead process leaves nothing behind.
+const NOW_MS = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)`;
+const EXPIRE_WITH_LAST_LEASE = `
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now)) end`;
+
+/** ARGV: limit, ttlMs, token. Returns 1 when the token now holds a slot, 0 when all are taken. */
+export const acquireLeaseLua = `${NOW_MS}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+${EXPIRE_WITH_LAST_LEASE}
+return 1`;
+
+/** ARGV: token, ttlMs. Extends an unexpired lease; 0 when it expired (the slot may be someone else's now). */
+export const renewLeaseLua = `${NOW_MS}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= now then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 0
+end
+redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
+${EXPIRE_WITH_LAST_LEASE}
+return 1`;
+
+/** ARGV: token. 1 when an unexpired lease was given back. */
+export const releaseLeaseLua = `${NOW_MS}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if score and tonumber(score) > now then return 1 end
+return 0`;
+
+/**
+ * A "not before" floor kept as the key's remaining TTL (PTTL), so it is measured on the server's clock:
+ * raised to ARGV[1] ms when that is later than what remains, never lowered. Returns the ms remaining.
+ */
+export const raiseFloorLua = `
+local delay = tonumber(ARGV[1])
+local remaining = redis.call('PTTL', KEYS[1])
+if remaining >= delay then return remaining end
+redis.call('SET', KEYS[1], '1', 'PX', delay)
+return delay`;

@@ -3,8 +3,17 @@ import { Redis } from 'ioredis';
 import { createCircuitBreaker } from '../resilience/circuit-breaker.js';
 import { gcraParameters, toRateDecision } from './gcra.js';
 import { createRedisSubscriber } from './redis-pubsub.js';
-import { extendLockLua, gcraLua, incrementLua, releaseLockLua } from './redis-scripts.js';
-import { checkMessage, checkTtlMs, ttlSecondsToMs, type Store, type StoreLogger } from './store.js';
+import {
+  acquireLeaseLua,
+  extendLockLua,
+  gcraLua,
+  incrementLua,
+  raiseFloorLua,
+  releaseLeaseLua,
+  releaseLockLua,
+  renewLeaseLua,
+} from './redis-scripts.js';
+import { checkLeaseLimit, checkMessage, checkTtlMs, ttlSecondsToMs, type Store, type StoreLogger } from './store.js';
 
 /** Options of the server-mode store; the defaults fail fast so an outage answers 503 instead of hanging. */
 export interface RedisStoreOptions {
@@ -34,6 +43,10 @@ interface ScriptCommands {
   /** Key count first (the script takes any number), then the keys, then limit and interval per key. */
   storeExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
   storeReleaseLock(key: string, token: string): Promise<number>;
+  storeAcquireLease(key: string, limit: number, ttlMs: number, token: string): Promise<number>;
+  storeRenewLease(key: string, token: string, ttlMs: number): Promise<number>;
+  storeReleaseLease(key: string, token: string): Promise<number>;
+  storeRaiseFloor(key: string, delayMs: number): Promise<number>;
 }
 
 // Redis answered, so it is up: a reply error is our bug and must not open the breaker, unless the
@@ -94,6 +107,10 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   redis.defineCommand('storeGcra', { lua: gcraLua, numberOfKeys: 1 });
   redis.defineCommand('storeExtendLock', { lua: extendLockLua, numberOfKeys: 1 });
   redis.defineCommand('storeReleaseLock', { lua: releaseLockLua, numberOfKeys: 1 });
+  redis.defineCommand('storeAcquireLease', { lua: acquireLeaseLua, numberOfKeys: 1 });
+  redis.defineCommand('storeRenewLease', { lua: renewLeaseLua, numberOfKeys: 1 });
+  redis.defineCommand('storeReleaseLease', { lua: releaseLeaseLua, numberOfKeys: 1 });
+  redis.defineCommand('storeRaiseFloor', { lua: raiseFloorLua, numberOfKeys: 1 });
   const scripts = redis as unknown as ScriptCommands;
 
   const breaker = createCircuitBreaker({
@@ -157,6 +174,32 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
 
     async releaseLock(key, token) {
       return (await exec(() => scripts.storeReleaseLock(key, token))) === 1;
+    },
+
+    async acquireLease(key, limit, ttlMs) {
+      checkLeaseLimit(limit);
+      checkTtlMs(ttlMs);
+      const token = randomBytes(16).toString('base64url');
+      return (await exec(() => scripts.storeAcquireLease(key, limit, ttlMs, token))) === 1 ? token : null;
+    },
+
+    async renewLease(key, token, ttlMs) {
+      checkTtlMs(ttlMs);
+      return (await exec(() => scripts.storeRenewLease(key, token, ttlMs))) === 1;
+    },
+
+    async releaseLease(key, token) {
+      return (await exec(() => scripts.storeReleaseLease(key, token))) === 1;
+    },
+
+    async raiseFloor(key, delayMs) {
+      checkTtlMs(delayMs);
+      return await exec(() => scripts.storeRaiseFloor(key, delayMs));
+    },
+
+    async floorRemainingMs(key) {
+      // PTTL is -2 for a missing key (and -1 for one without expiry, which a floor never is).
+      return Math.max(0, await exec(() => redis.pttl(key)));
     },
 
     async publish(channel, message) {

@@ -39,6 +39,24 @@ export interface Store {
   /** Deletes the lock, only if `token` still owns it (compare-and-delete). */
   releaseLock(key: string, token: string): Promise<boolean>;
   /**
+   * Counting semaphore with expiring leases: takes one of `limit` slots for `ttlMs` and returns its
+   * token, or null when `limit` unexpired leases are held. Expired leases are dropped before counting,
+   * so the slots of a process that died come back after the TTL without anyone releasing them.
+   */
+  acquireLease(key: string, limit: number, ttlMs: number): Promise<string | null>;
+  /** Resets the lease's expiry to now + ttlMs, only if it has not expired; false if it has (slot lost). */
+  renewLease(key: string, token: string, ttlMs: number): Promise<boolean>;
+  /** Gives the slot back; false when the lease had already expired or was released. */
+  releaseLease(key: string, token: string): Promise<boolean>;
+  /**
+   * A shared "not before" time, kept as time remaining (the store's own clock decides, so processes
+   * with skewed clocks agree): raises it to at least `delayMs` from now, never lowers it (monotonic
+   * max). Returns the milliseconds now remaining.
+   */
+  raiseFloor(key: string, delayMs: number): Promise<number>;
+  /** Milliseconds until the floor at `key` passes; 0 when there is none. */
+  floorRemainingMs(key: string): Promise<number>;
+  /**
    * Sends `message` to every current subscriber of `channel`, in every process sharing this store and
    * prefix. At most once: a subscriber that is not live when it is sent never gets it.
    */
@@ -94,6 +112,15 @@ export function checkTtlMs(ttlMs: number): number {
   if (!Number.isInteger(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive integer, got ${ttlMs}`);
   return ttlMs;
 }
+
+/** Checks a lease limit: slots are counted, so a limit is a positive integer (bounded: a set, not a log). */
+export function checkLeaseLimit(limit: number): number {
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LEASES) throw new RangeError(`limit must be an integer in 1..${MAX_LEASES}, got ${limit}`);
+  return limit;
+}
+
+/** Slots per lease set: enough for any in-flight limit, small enough that one set stays cheap. */
+export const MAX_LEASES = 10_000;
 
 /** Joins the store prefix and a key the same way in both adapters. */
 export const prefixKey = (prefix: string, key: string): string => (prefix ? `${prefix}:${key}` : key);
