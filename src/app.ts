@@ -29,6 +29,8 @@ import { apiKeysRoutes } from './modules/api-keys/api-keys.routes.js';
 import { auditRoutes } from './modules/audit/audit.routes.js';
 import { auditVerifyRoutes } from './modules/audit/audit-verify.routes.js';
 import { alertsRoutes } from './modules/audit/alerts.routes.js';
+import { convertersRoutes } from './modules/converters/converters.routes.js';
+import { createConverterService } from './modules/converters/converters.service.js';
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576;
@@ -121,6 +123,8 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       await api.register(auditRoutes, { auditQuery: container.audit.query });
       await api.register(auditVerifyRoutes, { watch: container.audit.watch });
       await api.register(alertsRoutes, { alerts: container.audit.alerts, runWrite: container.runWrite });
+      // Pure computation with no state: built here rather than wired through the container.
+      await api.register(convertersRoutes, { converters: createConverterService() });
     },
     { prefix: '/api/v1' },
   );
