@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
 import type { Container } from './container.js';
 import { lazyChildLogger, type Logger } from './platform/logger.js';
 import { registerAuthentication } from './http/authentication.js';
@@ -31,6 +32,12 @@ import { auditVerifyRoutes } from './modules/audit/audit-verify.routes.js';
 import { alertsRoutes } from './modules/audit/alerts.routes.js';
 import { convertersRoutes } from './modules/converters/converters.routes.js';
 import { createConverterService } from './modules/converters/converters.service.js';
+import { targetsRoutes } from './modules/targets/targets.routes.js';
+import { registerSessionResponses } from './modules/sessions/session-cookie.js';
+import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { scorersRoutes } from './modules/scorers/scorers.routes.js';
+import { mfaRoutes } from './modules/mfa/mfa.routes.js';
+import { registerStepUp } from './modules/mfa/step-up.js';
 
 /** Request bodies above this are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 1_048_576;
@@ -76,8 +83,14 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
   await registerSecurityHeaders(app, { corsOrigins: config.corsOrigins });
   // 6. Body: JSON only, size and depth limits, prototype-pollution keys refused.
   registerJsonBody(app, { bodyLimitBytes: BODY_LIMIT_BYTES, maxDepth: MAX_JSON_DEPTH });
+  // 6b. Cookies parsed in onRequest (no signing: the session cookie is an opaque random id checked server-side);
+  // cookie-session responses carry X-CSRF-Token, and a dead session's cookie is cleared (onSend).
+  await app.register(cookie);
+  registerSessionResponses(app);
   // 7. Authentication slot and the route's declared access (preValidation).
   registerAuthentication(app, container.authenticators);
+  // 7b. Step-up (RFC 9470) for routes declaring `config.stepUp`, right after the caller is known.
+  registerStepUp(app, { clock: container.clock, maxAgeMinutes: () => container.policy.current().mfa.stepUpMaxAgeMinutes });
   // 8. Per-principal tiers (after authentication and validation, before the handler).
   registerPrincipalRateLimit(app, { store: container.store, policy: () => container.policy.current(), logger });
   // 10. Errors: one handler renders problem+json; 404/405 from the not-found handler.
@@ -85,13 +98,14 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
 
   await registerApiDocs(app, { enabled: config.docsEnabled, publicUrl: config.publicUrl });
 
+
   // 9. Handlers, grouped by trust boundary.
   const authThrottle = authenticationThrottle({ store: container.store, policy: () => container.policy.current() });
   await app.register(healthRoutes, { health: container.health, metrics: container.metrics, about: container.about });
   await app.register(jwksRoutes, { accessTokens: container.services.accessTokens });
   await app.register(
     async (api) => {
-      await api.register(authRoutes, { auth: container.services.auth, throttle: authThrottle });
+      await api.register(authRoutes, { auth: container.services.auth, throttle: authThrottle, browserLogin: container.services.browserLogin });
       await api.register(passwordResetRoutes, { passwordReset: container.services.passwordReset, throttle: authThrottle });
       await api.register(unlockRoutes, { unlock: container.services.unlock, runWrite: container.runWrite });
       await api.register(usersRoutes, {
@@ -111,7 +125,12 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       await api.register(membersRoutes, {
         members: container.services.members,
         runWrite: container.runWrite,
-        membershipChanged: (userId) => container.services.access.invalidate(userId),
+        // A role change or removal is a privilege change: the member's browser sessions end (they sign in
+        // again with a new session id; modules/sessions/browser-sessions.service.ts says why not rotate).
+        membershipChanged: async (userId) => {
+          await container.services.access.invalidate(userId);
+          await container.services.browserSessions.endAllForUser(userId);
+        },
       });
       await api.register(invitationsRoutes, {
         invitations: container.services.invitations,
@@ -122,9 +141,17 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       await api.register(registrationRoutes, { registration: container.services.registration, throttle: authThrottle });
       await api.register(auditRoutes, { auditQuery: container.audit.query });
       await api.register(auditVerifyRoutes, { watch: container.audit.watch });
+      await api.register(mfaRoutes, {
+        mfa: container.services.mfa,
+        runWrite: container.runWrite,
+        userChanged: (userId) => container.services.access.invalidate(userId),
+      });
       await api.register(alertsRoutes, { alerts: container.audit.alerts, runWrite: container.runWrite });
       // Pure computation with no state: built here rather than wired through the container.
       await api.register(convertersRoutes, { converters: createConverterService() });
+      await api.register(targetsRoutes, { targets: container.targets.service, sender: container.targets.sender, runWrite: container.runWrite });
+      await api.register(sessionsRoutes, { browserSessions: container.services.browserSessions, sessionAdmin: container.services.sessionAdmin, runWrite: container.runWrite });
+      await api.register(scorersRoutes, { scorers: container.scorers });
     },
     { prefix: '/api/v1' },
   );

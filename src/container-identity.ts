@@ -39,6 +39,16 @@ import { createBootstrapService } from './modules/users/bootstrap.service.js';
 import { createApiKeyAuthenticator } from './modules/api-keys/api-key.authenticator.js';
 import { createApiKeysRepo } from './modules/api-keys/api-keys.repo.js';
 import { createApiKeysService } from './modules/api-keys/api-keys.service.js';
+import { createCsrfGuard } from './http/csrf.js';
+import { createBrowserSessionStore } from './modules/sessions/browser-sessions.store.js';
+import { createBrowserSessionService } from './modules/sessions/browser-sessions.service.js';
+import { createCookieAuthenticator } from './modules/sessions/cookie.authenticator.js';
+import { createSessionAdminService } from './modules/sessions/session-admin.service.js';
+import { createBrowserLogin } from './modules/sessions/browser-login.js';
+import { createMfaRepo } from './modules/mfa/mfa.repo.js';
+import { createMfaMethods } from './modules/mfa/mfa-methods.js';
+import { createMfaService } from './modules/mfa/mfa.service.js';
+import { mfaRequirementOf } from './modules/mfa/mfa-requirement.js';
 
 /** How long a user's grants and profile stay cached in the shared store; every change invalidates them at once anyway. */
 const ACCESS_CACHE_TTL_SECONDS = 30;
@@ -74,6 +84,19 @@ export function createIdentityModules(deps: {
   const orgsRepo = createOrgsRepo({ db });
   const membershipsRepo = createMembershipsRepo();
   const apiKeysRepo = createApiKeysRepo({ db, cipher });
+  const mfaRepo = createMfaRepo({ cipher });
+  const mail = createMailService({ mailRepo, blindIndex, clock, publicUrl: config.publicUrl });
+  // The second-factor methods of the login flow: one entry per method (a passkey method joins here).
+  const mfa = createMfaService({
+    db,
+    clock,
+    mfaRepo,
+    methods: { ...createMfaMethods({ mfaRepo, blindIndex }) },
+    blindIndex,
+    usersRepo,
+    mail,
+    policy: () => policy.current().mfa,
+  });
 
   // The API is its own audience; the OAuth/OIDC server will share the issuer and the JWKS.
   const accessTokens = createAccessTokenService({
@@ -87,8 +110,9 @@ export function createIdentityModules(deps: {
     store,
     clock,
     cacheTtlSeconds: ACCESS_CACHE_TTL_SECONDS,
+    mfaRequirement: (facts, nowMs) => mfaRequirementOf(facts.orgs, facts.enrolled, policy.current().mfa, nowMs),
     loadGrants: async (userId) => {
-      const [grants, memberships] = await Promise.all([usersRepo.findGrants(db, userId), membershipsRepo.listForUser(db, userId)]);
+      const [grants, memberships, mfaGrants] = await Promise.all([usersRepo.findGrants(db, userId), membershipsRepo.listForUser(db, userId), mfa.grantsFor(db, userId)]);
       if (!grants) return undefined;
       return {
         status: grants.status,
@@ -96,6 +120,7 @@ export function createIdentityModules(deps: {
         mustChangePassword: grants.mustChangePassword,
         credentialsChangedAtMs: grants.credentialsChangedAt?.getTime() ?? null,
         memberships,
+        mfa: mfaGrants,
       };
     },
   });
@@ -121,8 +146,28 @@ export function createIdentityModules(deps: {
     policy: () => policy.current().password,
     strength: createZxcvbnEstimator(),
   });
-  const sessions = createSessionRevocations({ store, clock });
-  const mail = createMailService({ mailRepo, blindIndex, clock, publicUrl: config.publicUrl });
+  // Browser sessions (issue 8 §6). Every way a login ends (logout, logout-all, disable, delete, password
+  // reset, admin revocation) goes through SessionRevocations, so ending one ends the browser sessions too.
+  const browserSessions = createBrowserSessionService({
+    sessionStore: createBrowserSessionStore(store),
+    clock,
+    cipher,
+    access,
+    audit: deps.audit,
+    policy: () => policy.current().sessions,
+  });
+  const revocations = createSessionRevocations({ store, clock });
+  const sessions: typeof revocations = {
+    ...revocations,
+    endSession: async (sessionId) => {
+      await revocations.endSession(sessionId);
+      await browserSessions.endById(sessionId);
+    },
+    endAllSessions: async (userId) => {
+      await revocations.endAllSessions(userId);
+      await browserSessions.endAllForUser(userId);
+    },
+  };
   const emailTokens = createEmailTokensService({ db, emailTokensRepo: deps.emailTokensRepo, blindIndex, clock });
   const lockout = createLockoutService({ db, clock, policy: () => policy.current().lockout });
   const accounts = () => policy.current().accounts;
@@ -137,6 +182,9 @@ export function createIdentityModules(deps: {
     refreshTokens,
     mail,
     emailTokens,
+    browserSessions,
+    sessionAdmin: createSessionAdminService({ db, usersRepo, membershipsRepo, refreshTokens, sessions }),
+    browserLogin: createBrowserLogin({ db, accessTokens, refreshTokens, sessions, browserSessions }),
     auth: createAuthService({
       ...shared,
       blindIndex,
@@ -148,7 +196,9 @@ export function createIdentityModules(deps: {
       access,
       sessions,
       audit: deps.audit,
+      mfa,
     }),
+    mfa,
     apiKeys: createApiKeysService({ apiKeysRepo, blindIndex, clock }),
     users: createUsersService({ ...shared, profileCache }),
     usersAdmin: createUsersAdminService({ ...shared, refreshTokens, sessions, access }),
@@ -174,11 +224,19 @@ export function createIdentityModules(deps: {
     bootstrap: createBootstrapService({ ...shared, orgsRepo, passwordHasher, passwordPolicy, logger: deps.logger }),
   };
 
+
   return {
     passwordHasher,
     services,
     repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo, mail: mailRepo },
-    /** Bearer JWT and X-API-Key, in that order (the metrics token comes first, test fakes last). */
-    authenticators: [createBearerAuthenticator({ accessTokens, access, sessions }), createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock, audit: deps.audit })],
+    /**
+     * Bearer JWT, X-API-Key and the session cookie, in that order (the metrics token comes first, test
+     * fakes last): a request with both a bearer token and a cookie is the bearer's, without CSRF checks.
+     */
+    authenticators: [
+      createBearerAuthenticator({ accessTokens, access, sessions }),
+      createApiKeyAuthenticator({ db, apiKeysRepo, blindIndex, access, clock, audit: deps.audit }),
+      createCookieAuthenticator({ browserSessions, access, sessions, csrf: createCsrfGuard({ publicUrl: config.publicUrl }) }),
+    ],
   };
 }

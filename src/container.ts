@@ -28,6 +28,10 @@ import { createMailRepo } from './modules/mail/mail.repo.js';
 import { createAuditModule } from './container-audit.js';
 import type { AuditRepo } from './modules/audit/audit.repo.js';
 import { createSmtpTransport } from './modules/mail/mail.transport.js';
+import { createScorerService } from './modules/scorers/scorers.service.js';
+import type { JudgeTransport } from './modules/scorers/judge.js';
+import { createTargetsModule } from './container-targets.js';
+import { createTargetLimiter } from './modules/targets/target-limiter.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -149,6 +153,13 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         { name: 'queue', ping: () => queue.ping() },
       ],
     });
+    // Targets (issue 5 §1): one egress client under the policy's egress section, the per-target limiter
+    // shared through the store (every process), and the send path the test route and the judge use.
+    const targets = createTargetsModule({ db, cipher, blindIndex, clock, logger, config, policy: () => policy.current(), limiter: createTargetLimiter({ store, clock, logger }) });
+    closers.push(() => targets.close());
+    const judgeTransport: JudgeTransport = targets.judgeTransport;
+    // Read on every judge call, so the transport may be wired after the service.
+    const scorers = createScorerService({ judge: () => judgeTransport, audit: audit.recorder });
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
     const startedAt = clock.now();
@@ -185,6 +196,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       policyWatcher,
       metrics,
       health,
+      scorers,
+      targets,
       runWrite: createWriteRunner({
         db,
         cipher,

@@ -53,6 +53,7 @@ export const PolicySchema = Type.Object(
       idleTimeoutMinutes: Int(15, 1, 1440, 'Idle timeout of a browser session.'),
       privilegedIdleTimeoutMinutes: Int(10, 1, 1440, 'Idle timeout for owners and admins.'),
       absoluteTimeoutHours: Int(12, 1, 720, 'Longest life of a session.'),
+      maxPerUser: Int(10, 1, 100, 'Browser sessions one user may hold at once; a new sign-in ends the oldest beyond this.'),
     }),
     tokens: Section({
       accessTtlSeconds: Int(600, 60, 3600, 'Lifetime of an access token.'),

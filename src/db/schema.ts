@@ -9,7 +9,13 @@ import type { CommonColumns } from '../platform/db/common-columns.js';
 export interface OrganisationsTable extends CommonColumns {
   name: string;
   slug: string;
+  /** MFA policy (issue 8 §5); null: the policy file's default. */
+  mfaRequirement: ColumnType<MfaRequirement | null, MfaRequirement | null | undefined, MfaRequirement | null>;
+  /** When the MFA policy last changed (the enrollment grace counts from it); null: since creation. */
+  mfaPolicySince: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
+
+export type MfaRequirement = 'everyone' | 'owners-and-admins' | 'optional';
 
 export type UserStatus = 'active' | 'disabled' | 'locked';
 export type PlatformRole = 'super-admin' | 'auditor';
@@ -253,6 +259,63 @@ export interface AuditAnalysisIpFailuresTable {
   occurredAt: Date;
 }
 
+/** An organisation's AI endpoint; its configuration lives in immutable versions (target_versions). */
+export interface TargetsTable extends CommonColumns {
+  orgId: string;
+  name: string;
+  description: string | null;
+  kind: string;
+  currentVersionId: string;
+}
+
+/** One immutable configuration of a target: config and credentials are envelopes, limits and credential metadata clear. */
+export interface TargetVersionsTable {
+  id: string;
+  orgId: string;
+  targetId: string;
+  number: number;
+  kind: string;
+  config: Buffer;
+  limits: ColumnType<Record<string, unknown>, string, never>;
+  credentials: Buffer | null;
+  credentialMeta: ColumnType<Array<Record<string, unknown>>, string, never>;
+  createdAt: ColumnType<Date, Date | undefined, never>;
+  createdBy: string | null;
+}
+
+/** A user's authenticator-app (TOTP) secret: the seed is an AES-GCM envelope. */
+export interface MfaTotpTable {
+  id: string;
+  userId: string;
+  secret: Buffer;
+  confirmedAt: Date | null;
+  /** Highest RFC 6238 time step accepted (bigint: read back as a string by pg). */
+  lastUsedStep: ColumnType<string | null, number | null | undefined, number | null>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** One backup code (lookup secret), stored as a keyed HMAC only. */
+export interface MfaBackupCodesTable {
+  id: string;
+  userId: string;
+  codeHash: Buffer;
+  usedAt: Date | null;
+  createdAt: Date;
+}
+
+/** The second step of a login: SHA-256 of the mfaToken, bound to the user, few tries, single use. */
+export interface MfaChallengesTable {
+  id: string;
+  userId: string;
+  tokenHash: Buffer;
+  passwordAt: Date;
+  failures: ColumnType<number, number | undefined, number>;
+  createdAt: Date;
+  expiresAt: Date;
+  consumedAt: Date | null;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -272,4 +335,9 @@ export interface Database {
   auditAnalysisCursors: AuditAnalysisCursorsTable;
   auditAlertDeliveries: AuditAlertDeliveriesTable;
   auditAnalysisIpFailures: AuditAnalysisIpFailuresTable;
+  targets: TargetsTable;
+  mfaTotp: MfaTotpTable;
+  mfaBackupCodes: MfaBackupCodesTable;
+  mfaChallenges: MfaChallengesTable;
+  targetVersions: TargetVersionsTable;
 }

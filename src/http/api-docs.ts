@@ -94,9 +94,11 @@ export async function registerApiDocs(app: FastifyInstance, options: { enabled: 
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          // The browser console's session (modules/sessions): state-changing requests also need X-CSRF-Token.
+          session: { type: 'apiKey', in: 'cookie', name: '__Host-vutf_session' },
         },
       },
-      security: [{ bearer: [] }, { apiKey: [] }],
+      security: [{ bearer: [] }, { apiKey: [] }, { session: [] }],
     },
     refResolver: {
       buildLocalReference: (json, _baseUri, _fragment, index) => (typeof json.$id === 'string' ? json.$id : `def-${index}`),

@@ -43,6 +43,9 @@ export function registerAuthentication(app: FastifyInstance, authenticators: rea
       if (request.principal.passwordChangeRequired) {
         throw new AppError(403, 'password_change_required', { detail: 'Change your password (POST /api/v1/users/me/password) before anything else.' });
       }
+      if (request.principal.mfaEnrollmentRequired) {
+        throw new AppError(403, 'mfa_enrollment_required', { detail: 'Your organisation requires MFA: enroll a factor (POST /api/v1/auth/mfa/totp) before anything else.' });
+      }
       throw errors.forbidden();
     }
   }

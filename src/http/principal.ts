@@ -18,6 +18,13 @@ export interface Principal {
   passwordChangeRequired?: boolean;
   /** The login session (access token `sid`), for logout. */
   sessionId?: string;
+  /** How the user authenticated (RFC 8176 `amr`), and when (`auth_time`: the MFA's time after an MFA login). */
+  amr?: readonly string[];
+  authTime?: Date;
+  /** The user has an MFA factor: step-up routes then demand a recent MFA (RFC 9470). */
+  mfaEnrolled?: boolean;
+  /** MFA is required and its grace is over: other routes answer 403 mfa_enrollment_required. */
+  mfaEnrollmentRequired?: boolean;
 }
 
 /** Returns a principal, undefined when its credential kind is absent, or throws 401 when it is invalid. */
@@ -34,7 +41,11 @@ export type RouteAccess = { public: true } | { permission: string | readonly str
  * organisation from the parameter `orgParam`, else the caller's active one. `recordedBy: 'service'`
  * means the service records its own events (sign-in flows: what happened is only known inside).
  */
-export type RouteAudit = { action: string; resourceParam?: string; orgParam?: string } | { recordedBy: 'service' };
+/**
+ * What a route records. `resourceParam` names the path parameter holding the resource id (default: the
+ * result's `id`, then `:id`); `resource: 'caller'` says a self-service route acts on the signed-in user.
+ */
+export type RouteAudit = { action: string; resourceParam?: string; orgParam?: string; resource?: 'caller' } | { recordedBy: 'service' };
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -39,7 +39,7 @@ export async function registerSecurityHeaders(app: FastifyInstance, options: { c
     credentials: true,
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['authorization', 'content-type', 'idempotency-key', 'if-match', 'x-api-key', 'x-csrf-token', 'x-organization-id', 'x-request-id', 'api-version', 'last-event-id'],
-    exposedHeaders: ['x-request-id', 'etag', 'location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'idempotent-replayed', 'content-disposition', 'x-export-truncated'],
+    exposedHeaders: ['x-request-id', 'etag', 'location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset', 'idempotent-replayed', 'content-disposition', 'x-export-truncated', 'x-csrf-token'],
     maxAge: 600,
   });
 }

@@ -145,8 +145,8 @@ describe('OpenAPI document', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(document.info.title).toBe('ViolentUTF API');
     expect(document.servers?.[0]?.url).toBe(testApp.config.publicUrl);
-    expect(Object.keys(document.components.securitySchemes).sort()).toEqual(['apiKey', 'bearer']);
-    expect(document.security).toEqual([{ bearer: [] }, { apiKey: [] }]);
+    expect(Object.keys(document.components.securitySchemes).sort()).toEqual(['apiKey', 'bearer', 'session']);
+    expect(document.security).toEqual([{ bearer: [] }, { apiKey: [] }, { session: [] }]);
     expect(document.components.schemas.Problem?.required).toEqual(
       expect.arrayContaining(['type', 'title', 'status', 'instance', 'code', 'requestId']),
     );

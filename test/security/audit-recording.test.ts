@@ -6,6 +6,7 @@ import { newId } from '../../src/platform/ids.js';
 import { readAudit } from '../setup/audit-trail.js';
 import { addMember, bearer, createOrg, createUserWithPassword, json, login } from '../setup/identity-factory.js';
 import { BOOTSTRAP_ADMIN, createTestApp, type TestApp } from '../setup/test-app.js';
+import { challenge, oathCode, verify } from './mfa-support.js';
 
 /**
  * Every module audits by declaring (issue 4 item 1): the route table proves that every write and
@@ -22,8 +23,10 @@ const SENSITIVE_READ = /^\/api\/v1\/(users(\/|$)|orgs\/:id\/(members|invitations
 const NOT_SENSITIVE = new Set(['GET /api/v1/users/me']);
 /** POSTs that only compute an answer from their body and change nothing: there is no write to record. */
 const COMPUTE_ONLY = new Set(['POST /api/v1/converters/preview']);
-/** Declared writes whose real call needs state only their module's own test builds. */
-const COVERED_ELSEWHERE = new Map([['POST /api/v1/audit/alerts/:id/acknowledge', 'test/security/audit-alerts.test.ts']]);
+/** Declared writes whose real call needs state only their module's own test builds (passkeys: a browser's WebAuthn authenticator). */
+const COVERED_ELSEWHERE = new Map([
+  ['POST /api/v1/audit/alerts/:id/acknowledge', 'test/security/audit-alerts.test.ts'],
+]);
 
 const AGENT = 'audit-recording-probe/2.0';
 const PASSWORD = 'saffron lattice harbour 3317';
@@ -40,7 +43,7 @@ const freshIp = () => `192.0.2.${(++ipSeq % 250) + 1}`;
 const fresh = (label: string) => `${label}-${++seq}`;
 
 interface Call {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   token?: string;
   orgId?: string;
@@ -139,6 +142,8 @@ interface Expected {
   orgId: string | null;
   changed: string[];
   secrets?: string[];
+  /** The user the call is made as; the bootstrap admin when absent. */
+  actorId?: string;
 }
 
 /** One declared write, called for real: what the event must say. */
@@ -171,8 +176,77 @@ async function invitationIn(orgId: string) {
   return response.json<{ id: string }>().id;
 }
 
-let lastBody: { id?: string } = {};
-const resultId = () => lastBody.id!;
+let lastBody: Record<string, unknown> = {};
+const resultId = () => lastBody.id as string;
+
+/** Secrets a response hands out once: an API key, a TOTP seed and its URI, backup codes, a WebAuthn challenge. */
+const returnedSecrets = (body: Record<string, unknown>): string[] =>
+  [body.key, body.secret, body.otpauthUri, body.challenge, ...(Array.isArray(body.backupCodes) ? body.backupCodes : [])].filter(
+    (value): value is string => typeof value === 'string' && value.length > 0,
+  );
+
+/** A viewer of the default organisation signed in with a password: the actor of self-service writes. */
+interface Person {
+  id: string;
+  email: string;
+  token: string;
+}
+
+async function newPerson(): Promise<Person> {
+  const email = `${fresh('person')}@example.test`;
+  const id = await createUserWithPassword(t, email, PASSWORD);
+  await addMember(t, defaultOrgId, id, 'viewer');
+  return { id, email, token: (await login(t, email, PASSWORD)).accessToken };
+}
+
+const asPerson = (person: Person, request: Omit<Call, 'token' | 'orgId'>): Call => ({ ...request, token: person.token, orgId: defaultOrgId });
+
+async function startTotp(person: Person): Promise<string> {
+  const { response } = await call(asPerson(person, { method: 'POST', url: '/api/v1/auth/mfa/totp' }));
+  expect(response.statusCode, response.body).toBe(201);
+  return response.json<{ secret: string }>().secret;
+}
+
+/**
+ * A person with TOTP on, signed in again with a backup code: the fresh MFA sign-in step-up routes
+ * ask of a user with a factor. The app runs on the real clock, so the code of now is in its window.
+ */
+async function enrolledPerson() {
+  const person = await newPerson();
+  const secret = await startTotp(person);
+  const { response } = await call(asPerson(person, { method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', payload: { code: oathCode(secret, Date.now()) } }));
+  expect(response.statusCode, response.body).toBe(200);
+  const backupCodes = response.json<{ backupCodes: string[] }>().backupCodes;
+  const { mfaToken } = await challenge(t, person.email, PASSWORD);
+  const signedIn = await verify(t, mfaToken, 'backup-code', backupCodes[0]!);
+  expect(signedIn.statusCode, signedIn.body).toBe(200);
+  return { ...person, token: signedIn.json<{ accessToken: string }>().accessToken, secret, backupCodes };
+}
+
+/** A browser session (cookie sign-in) of a person: its public id, and its cookie value and CSRF token (secrets). */
+async function browserSession(person: Person) {
+  const response = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: freshIp(), headers: json, payload: { email: person.email, password: PASSWORD, mode: 'cookie' } });
+  expect(response.statusCode, response.body).toBe(200);
+  const cookie = response.cookies.find((entry) => entry.name === '__Host-vutf_session');
+  expect(cookie).toBeDefined();
+  const { response: list } = await call(asPerson(person, { method: 'GET', url: '/api/v1/auth/sessions' }));
+  const items = list.json<{ items: Array<{ id: string }> }>().items;
+  expect(items).toHaveLength(1);
+  return { id: items[0]!.id, secrets: [cookie!.value, response.json<{ csrfToken: string }>().csrfToken] };
+}
+
+const TARGET_KEY = 'sk-audit-recording-target-key-0123456789';
+
+/** A target of the default organisation: a simulation (no network), or openai-chat with an API key (never called). */
+async function newTarget(kind: 'sim:echo' | 'openai-chat'): Promise<string> {
+  const payload =
+    kind === 'sim:echo'
+      ? { name: fresh('echo'), kind, config: {} }
+      : { name: fresh('llm'), kind, config: { baseUrl: 'https://llm.example.test/v1', model: 'audit-model' }, credentials: { apiKey: TARGET_KEY } };
+  const { response } = await call(asRoot({ method: 'POST', url: '/api/v1/targets', payload }));
+  expect(response.statusCode, response.body).toBe(201);
+  return response.json<{ id: string }>().id;
+}
 
 const WRITES: Record<string, WriteCase> = {
   'POST /api/v1/orgs': {
@@ -283,6 +357,112 @@ const WRITES: Record<string, WriteCase> = {
       return { call: asRoot({ method: 'PATCH', url: '/api/v1/users/me', payload: { displayName } }), resourceId: rootId, orgId: defaultOrgId, changed: ['displayName'], secrets: [displayName] };
     },
   },
+  'POST /api/v1/targets': {
+    status: 201,
+    prepare: () => {
+      const name = fresh('Confidential Model');
+      const apiKey = `sk-created-${newId()}`;
+      const payload = { name, kind: 'openai-chat', config: { baseUrl: 'https://llm.example.test/v1', model: 'audit-model' }, credentials: { apiKey } };
+      return { call: asRoot({ method: 'POST', url: '/api/v1/targets', payload }), resourceId: resultId, orgId: defaultOrgId, changed: ['name', 'kind', 'config', 'credentials'], secrets: [name, apiKey] };
+    },
+  },
+  'PATCH /api/v1/targets/:id': {
+    status: 200,
+    prepare: async () => {
+      const id = await newTarget('openai-chat');
+      const apiKey = `sk-rotated-${newId()}`;
+      const description = fresh('Private description');
+      const payload = { version: 1, description, credentials: { apiKey } };
+      return { call: asRoot({ method: 'PATCH', url: `/api/v1/targets/${id}`, payload }), resourceId: id, orgId: defaultOrgId, changed: ['description', 'credentials'], secrets: [TARGET_KEY, apiKey, description] };
+    },
+  },
+  'DELETE /api/v1/targets/:id': {
+    status: 204,
+    prepare: async () => {
+      const id = await newTarget('openai-chat');
+      return { call: asRoot({ method: 'DELETE', url: `/api/v1/targets/${id}` }), resourceId: id, orgId: defaultOrgId, changed: [], secrets: [TARGET_KEY] };
+    },
+  },
+  'POST /api/v1/targets/:id/test': {
+    status: 200,
+    prepare: async () => {
+      const id = await newTarget('sim:echo');
+      return { call: asRoot({ method: 'POST', url: `/api/v1/targets/${id}/test` }), resourceId: id, orgId: defaultOrgId, changed: [] };
+    },
+  },
+  'POST /api/v1/auth/mfa/totp': {
+    status: 201,
+    prepare: async () => {
+      const person = await newPerson();
+      return { call: asPerson(person, { method: 'POST', url: '/api/v1/auth/mfa/totp' }), actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: [] };
+    },
+  },
+  'POST /api/v1/auth/mfa/totp/confirm': {
+    status: 200,
+    prepare: async () => {
+      const person = await newPerson();
+      const secret = await startTotp(person);
+      const call = asPerson(person, { method: 'POST', url: '/api/v1/auth/mfa/totp/confirm', payload: { code: oathCode(secret, Date.now()) } });
+      return { call, actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: ['code'], secrets: [secret] };
+    },
+  },
+  'DELETE /api/v1/auth/mfa/totp': {
+    status: 204,
+    prepare: async () => {
+      const person = await enrolledPerson();
+      const call = asPerson(person, { method: 'DELETE', url: '/api/v1/auth/mfa/totp' });
+      return { call, actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: [person.secret, ...person.backupCodes] };
+    },
+  },
+  'POST /api/v1/auth/mfa/backup-codes': {
+    status: 200,
+    prepare: async () => {
+      const person = await enrolledPerson();
+      const call = asPerson(person, { method: 'POST', url: '/api/v1/auth/mfa/backup-codes' });
+      return { call, actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: [person.secret, ...person.backupCodes] };
+    },
+  },
+  'POST /api/v1/users/:id/mfa/reset': {
+    status: 200,
+    prepare: async () => {
+      const person = await enrolledPerson();
+      return { call: asRoot({ method: 'POST', url: `/api/v1/users/${person.id}/mfa/reset` }), resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: [person.secret, ...person.backupCodes] };
+    },
+  },
+  'PUT /api/v1/orgs/:id/mfa-policy': {
+    status: 200,
+    prepare: async () => {
+      const orgId = await newOrgOfRoot();
+      return { call: asRoot({ method: 'PUT', url: `/api/v1/orgs/${orgId}/mfa-policy`, payload: { requirement: 'everyone' } }, orgId), resourceId: orgId, orgId, changed: ['requirement'], secrets: ['everyone'] };
+    },
+  },
+  'DELETE /api/v1/auth/sessions/:id': {
+    status: 204,
+    prepare: async () => {
+      const person = await newPerson();
+      const session = await browserSession(person);
+      const call = asPerson(person, { method: 'DELETE', url: `/api/v1/auth/sessions/${session.id}` });
+      return { call, actorId: person.id, resourceId: session.id, orgId: defaultOrgId, changed: [], secrets: session.secrets };
+    },
+  },
+  'DELETE /api/v1/auth/sessions': {
+    status: 200,
+    prepare: async () => {
+      const person = await newPerson();
+      const session = await browserSession(person);
+      const call = asPerson(person, { method: 'DELETE', url: '/api/v1/auth/sessions?scope=all' });
+      return { call, actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: session.secrets };
+    },
+  },
+  'DELETE /api/v1/users/:id/sessions': {
+    status: 204,
+    prepare: async () => {
+      const person = await newPerson();
+      const session = await browserSession(person);
+      const call = asRoot({ method: 'DELETE', url: `/api/v1/users/${person.id}/sessions` });
+      return { call, resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: [...session.secrets, person.token] };
+    },
+  },
 };
 
 describe('[ASVS 16.2.1] each declared write records one event that says who, where, what and which fields', () => {
@@ -306,15 +486,15 @@ describe('[ASVS 16.2.1] each declared write records one event that says who, whe
     const expected = await WRITES[name]!.prepare();
     const { response, requestId, ip } = await call(expected.call);
     expect(response.statusCode, response.body).toBe(WRITES[name]!.status);
-    lastBody = response.body ? response.json<{ id?: string }>() : {};
+    lastBody = response.body ? response.json<Record<string, unknown>>() : {};
     const resourceId = typeof expected.resourceId === 'function' ? expected.resourceId() : expected.resourceId;
 
     const events = await readAudit(t, { requestId, action });
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({
       actorType: 'user',
-      actorId: rootId,
-      actorUserId: rootId,
+      actorId: expected.actorId ?? rootId,
+      actorUserId: expected.actorId ?? rootId,
       orgId: expected.orgId ?? resourceId,
       resourceType: AUDIT_ACTIONS[action as keyof typeof AUDIT_ACTIONS].resource,
       resourceId,
@@ -327,8 +507,7 @@ describe('[ASVS 16.2.1] each declared write records one event that says who, whe
     expect([...events[0]!.changedFields].sort()).toEqual([...expected.changed].sort());
     // Field names, never values: no submitted value, returned secret or address in any stored column.
     const raw = await rawRow(events[0]!.id);
-    const returnedKey = (lastBody as { key?: string }).key;
-    for (const secret of [...(expected.secrets ?? []), ...(returnedKey ? [returnedKey] : []), ip, AGENT]) {
+    for (const secret of [...(expected.secrets ?? []), ...returnedSecrets(lastBody), ip, AGENT]) {
       expect(raw.includes(Buffer.from(secret)), `${name} stores ${secret}`).toBe(false);
     }
   });

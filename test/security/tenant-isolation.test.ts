@@ -20,9 +20,10 @@ let orgB: string;
 let bKeyId: string;
 let bInvitationId: string;
 let bAlertId: string;
+let bTargetId: string;
 
 interface Case {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   route: string;
   url: () => string;
   payload?: () => Record<string, unknown>;
@@ -48,6 +49,15 @@ const cases: Case[] = [
   { method: 'POST', route: '/api/v1/api-keys/:id/rotate', url: () => `/api/v1/api-keys/${bKeyId}/rotate`, payload: () => ({}) },
   { method: 'POST', route: '/api/v1/users/:id/unlock', url: () => `/api/v1/users/${alice}/unlock` },
   { method: 'POST', route: '/api/v1/audit/alerts/:id/acknowledge', url: () => `/api/v1/audit/alerts/${bAlertId}/acknowledge`, payload: () => ({}) },
+  { method: 'GET', route: '/api/v1/targets/:id', url: () => `/api/v1/targets/${bTargetId}` },
+  { method: 'PATCH', route: '/api/v1/targets/:id', url: () => `/api/v1/targets/${bTargetId}`, payload: () => ({ name: 'pwned', version: 1 }) },
+  { method: 'DELETE', route: '/api/v1/targets/:id', url: () => `/api/v1/targets/${bTargetId}`, headers: { 'if-match': '"v1"' } },
+  { method: 'GET', route: '/api/v1/targets/:id/versions', url: () => `/api/v1/targets/${bTargetId}/versions` },
+  { method: 'GET', route: '/api/v1/targets/:id/credentials', url: () => `/api/v1/targets/${bTargetId}/credentials` },
+  { method: 'POST', route: '/api/v1/targets/:id/test', url: () => `/api/v1/targets/${bTargetId}/test` },
+  { method: 'PUT', route: '/api/v1/orgs/:id/mfa-policy', url: () => `/api/v1/orgs/${orgB}/mfa-policy`, payload: () => ({ requirement: 'optional' }) },
+  { method: 'POST', route: '/api/v1/users/:id/mfa/reset', url: () => `/api/v1/users/${alice}/mfa/reset` },
+  { method: 'DELETE', route: '/api/v1/users/:id/sessions', url: () => `/api/v1/users/${alice}/sessions` },
 ];
 
 const call = (token: string, c: Case, extra: Record<string, string> = {}) =>
@@ -76,6 +86,14 @@ beforeAll(async () => {
   });
   expect(invitation.statusCode, invitation.body).toBe(201);
   bInvitationId = invitation.json<{ id: string }>().id;
+  const target = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/targets',
+    headers: { ...json, ...bearer(aliceToken) },
+    payload: { name: 'b target', kind: 'sim:echo', config: {} },
+  });
+  expect(target.statusCode, target.body).toBe(201);
+  bTargetId = target.json<{ id: string }>().id;
   // An alert of organisation B, as the analysis job would have raised it.
   bAlertId = newId();
   await t.container.db
@@ -139,6 +157,10 @@ describe('tenant isolation', () => {
     expect(invitations[0]).toMatchObject({ id: bInvitationId, revokedAt: null });
     const alert = await t.container.db.selectFrom('auditAlerts').selectAll().where('id', '=', bAlertId).executeTakeFirstOrThrow();
     expect(alert.acknowledgedAt).toBeNull();
+    const target = await t.container.db.selectFrom('targets').selectAll().where('id', '=', bTargetId).executeTakeFirstOrThrow();
+    expect(target).toMatchObject({ name: 'b target', version: 1, deletedAt: null });
+    const tested = await t.container.db.selectFrom('auditEvents').select('id').where('action', '=', 'target.tested').where('orgId', '=', orgB).execute();
+    expect(tested).toEqual([]);
   });
 
   it('[ASVS 8.4.1] X-Organization-Id naming an organisation the caller does not belong to answers 404', async () => {

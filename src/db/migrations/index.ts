@@ -8,6 +8,8 @@ import * as apiKeys from './2026-11-28T0006-api-keys.js';
 import * as identityLifecycle from './2026-11-28T0007-identity-lifecycle.js';
 import * as auditTrail from './2026-11-28T0008-audit-trail.js';
 import * as auditAlerts from './2026-11-28T0009-audit-alerts.js';
+import * as targets from './2026-11-28T0010-targets.js';
+import * as mfa from './2026-11-28T0011-mfa.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -23,4 +25,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0007-identity-lifecycle': identityLifecycle,
   '2026-11-28T0008-audit-trail': auditTrail,
   '2026-11-28T0009-audit-alerts': auditAlerts,
+  '2026-11-28T0010-targets': targets,
+  '2026-11-28T0011-mfa': mfa,
 };

@@ -26,7 +26,7 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeysService;
   app.post(
     '/api-keys',
     {
-      config: { access: { permission: 'api-keys:create' }, audit: { action: 'api-key.created' } },
+      config: { access: { permission: 'api-keys:create' }, audit: { action: 'api-key.created' }, stepUp: true },
       schema: {
         tags: ['api-keys'],
         summary: 'Create an API key (the key is in this response only)',
@@ -65,7 +65,7 @@ export const apiKeysRoutes: FastifyPluginAsyncTypebox<{ apiKeys: ApiKeysService;
     '/api-keys/:id/rotate',
     {
       // The event names the rotated key (the path's), not the new one the response carries.
-      config: { access: { permission: 'api-keys:create' }, audit: { action: 'api-key.rotated', resourceParam: 'id' } },
+      config: { access: { permission: 'api-keys:create' }, audit: { action: 'api-key.rotated', resourceParam: 'id' }, stepUp: true },
       schema: {
         tags: ['api-keys'],
         summary: 'Rotate an API key: revoke it and issue a new key with the same name, scopes and expiry',

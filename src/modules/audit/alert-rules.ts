@@ -70,6 +70,8 @@ export interface AlertRule {
 export const hashGroupKey = (rule: string, key: string): string => createHash('sha256').update(`${rule}\u0000${key}`).digest('hex');
 
 const MINUTE_MS = 60_000;
+/** How far back the api-key rule looks for the creator's MFA sign-in (the default longest session). */
+const API_KEY_MFA_LOOKBACK_MINUTES = 24 * 60;
 
 const windowEndingAt = (event: AnalysedEvent, windowMinutes: number): EventWindow => ({
   from: new Date(event.occurredAt.getTime() - windowMinutes * MINUTE_MS),
@@ -187,6 +189,26 @@ export const builtInAlertRules: readonly AlertRule[] = [
         groupKey: hashGroupKey('privilege-change', event.id),
         detail: { action: event.action, resourceId: event.resourceId, actorType: event.actorType, actorId: event.actorId },
       });
+    },
+  },
+  {
+    id: 'api-key-created-without-mfa',
+    description: 'A user created an API key without a multi-factor sign-in in the preceding 24 hours (their session was password-only).',
+    async onEvent(event, ctx) {
+      if (event.action !== 'api-key.created' || event.outcome !== 'success' || event.actorType !== 'user' || !event.actorId) return undefined;
+      // A session lives at most refreshAbsoluteHours (24 h by default): no MFA completion by this user
+      // in that span means the key was minted from a password-only sign-in. Users with a factor must
+      // step up to create keys, so in practice this is "a user without MFA".
+      const window = windowEndingAt(event, API_KEY_MFA_LOOKBACK_MINUTES);
+      const verified = await ctx.countEvents({ actions: ['auth.mfa.verified'], actorId: event.actorId }, window);
+      if (verified.count > 0) return undefined;
+      return {
+        severity: 'medium' as const,
+        summary: `API key ${event.resourceId ?? ''} created by user ${event.actorId} without MFA`.slice(0, 500),
+        orgId: event.orgId,
+        groupKey: hashGroupKey('api-key-created-without-mfa', event.id),
+        detail: { resourceId: event.resourceId, actorId: event.actorId },
+      };
     },
   },
   {

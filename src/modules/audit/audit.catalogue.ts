@@ -25,6 +25,18 @@ export const AUDIT_ACTIONS = {
   'auth.registration.confirmed': { kind: 'auth', resource: 'user' },
   'auth.invitation.accepted': { kind: 'auth', resource: 'invitation' },
   'auth.api-key.rejected': { kind: 'auth', resource: 'api-key' },
+  // The second step of a sign-in (issue 8 §4): a challenge issued, an answer refused.
+  'auth.mfa.challenged': { kind: 'auth', resource: 'user' },
+  'auth.mfa.failed': { kind: 'auth', resource: 'user' },
+  'auth.mfa.verified': { kind: 'auth', resource: 'user' },
+
+  // Browser sessions (issue 8 §6): the cookie's value is never recorded, only the session's public id.
+  'session.created': { kind: 'auth', resource: 'session' },
+  'session.evicted': { kind: 'auth', resource: 'session' },
+  'session.list': { kind: 'read', resource: 'session' },
+  'session.revoked': { kind: 'write', resource: 'session' },
+  'session.revoked-all': { kind: 'write', resource: 'user' },
+  'user.sessions.revoked': { kind: 'write', resource: 'user' },
 
   // A request refused by authentication or authorisation (401/403) on any route.
   'access.denied': { kind: 'access', resource: 'route' },
@@ -55,6 +67,24 @@ export const AUDIT_ACTIONS = {
   'api-key.list': { kind: 'read', resource: 'api-key' },
   'api-key.rotated': { kind: 'write', resource: 'api-key' },
   'api-key.revoked': { kind: 'write', resource: 'api-key' },
+
+  // Targets (issue 5): credential metadata is secrets metadata; a test sends traffic to the target.
+  'target.created': { kind: 'write', resource: 'target' },
+  'target.updated': { kind: 'write', resource: 'target' },
+  'target.deleted': { kind: 'write', resource: 'target' },
+  'target.tested': { kind: 'write', resource: 'target' },
+  'target.credentials.read': { kind: 'read', resource: 'target' },
+  // A scorer preview that sent a response to a judge target (recorded by the scorer service; the resource is the judge).
+  'scorer.judge.previewed': { kind: 'read', resource: 'target' },
+
+  // MFA factors and policies (issue 8): changes to how someone signs in.
+  'mfa.totp.enrollment-started': { kind: 'write', resource: 'user' },
+  'mfa.totp.enabled': { kind: 'write', resource: 'user' },
+  'mfa.totp.disabled': { kind: 'write', resource: 'user' },
+  'mfa.backup-codes.regenerated': { kind: 'write', resource: 'user' },
+  'mfa.reset': { kind: 'write', resource: 'user' },
+  'mfa.policy.updated': { kind: 'write', resource: 'org' },
+
 
   // Findings, attempts and evidence (issue 6 onwards): reads are sensitive and watched for volume.
   'finding.list': { kind: 'read', resource: 'finding' },

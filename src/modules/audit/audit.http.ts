@@ -49,7 +49,8 @@ const param = (request: FastifyRequest, name: string | undefined): string | unde
 
 function resourceOf(request: FastifyRequest, audit: ActionAudit, result?: unknown) {
   const resultId = result && typeof result === 'object' && typeof (result as { id?: unknown }).id === 'string' ? (result as { id: string }).id : undefined;
-  const resourceId = param(request, audit.resourceParam) ?? resultId ?? param(request, 'id') ?? null;
+  const caller = audit.resource === 'caller' ? (request.principal?.userId ?? null) : undefined;
+  const resourceId = caller !== undefined ? caller : (param(request, audit.resourceParam) ?? resultId ?? param(request, 'id') ?? null);
   // An event about an organisation belongs to that organisation (a new one, or another of the caller's).
   if (AUDIT_ACTIONS[audit.action as AuditAction].resource === 'org') return { resourceId, orgId: resourceId };
   return { resourceId, ...(audit.orgParam ? { orgId: param(request, audit.orgParam) ?? null } : {}) };

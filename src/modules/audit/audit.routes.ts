@@ -40,7 +40,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ auditQuery: AuditQueryServ
   app.get(
     '/audit/export',
     {
-      config: { access: { permission: ['audit:export', 'platform:audit:read'] }, audit: { action: 'audit.events.exported' } },
+      config: { access: { permission: ['audit:export', 'platform:audit:read'] }, audit: { action: 'audit.events.exported' }, stepUp: true },
       schema: {
         tags: ['audit'],
         summary: 'Export the audit trail as JSON Lines or CSV (streamed)',

@@ -14,6 +14,23 @@ export interface UserGrants {
   /** Epoch ms of the last credential change; tokens issued before it are refused. */
   credentialsChangedAtMs: number | null;
   memberships: Array<{ orgId: string; role: OrgRole }>;
+  /** MFA facts (issue 8 §5): whether a factor is enrolled, and each organisation's policy for the user. */
+  mfa?: UserMfaGrants;
+}
+
+/** What MFA rules need to know about a user (no secrets: ids, roles and times). */
+export interface UserMfaGrants {
+  enrolled: boolean;
+  orgs: Array<{ role: OrgRole; memberSinceMs: number; requirement: 'everyone' | 'owners-and-admins' | 'optional' | null; policySinceMs: number }>;
+}
+
+/** Whether MFA is required of a user, until when they may still sign in without it, and whether that time is over. */
+export interface MfaAccessState {
+  enrolled: boolean;
+  required: boolean;
+  graceEndsAt: Date | null;
+  /** Required, not enrolled, grace over: only enrollment is allowed. */
+  enrollmentRequired: boolean;
 }
 
 /** The organisation a request acts in and what the caller may do there. */
@@ -23,6 +40,7 @@ export interface ResolvedAccess {
   permissions: ReadonlySet<Permission>;
   mustChangePassword: boolean;
   credentialsChangedAtMs: number | null;
+  mfa: MfaAccessState;
 }
 
 /**
@@ -38,16 +56,23 @@ export function createAccessService(deps: {
   cacheTtlSeconds: number;
   /** Times the in-process copies (a few seconds at most). */
   clock: Pick<Clock, 'nowMs'>;
+  /** The MFA requirement rule (mfa module), applied to the cached facts at each request's time. */
+  mfaRequirement?: (mfa: UserMfaGrants, nowMs: number) => Omit<MfaAccessState, 'enrolled'>;
 }) {
   // Ids and roles only: nothing personal is cached here.
   const cache = createVersionedCache<UserGrants>({
     store: deps.store,
-    namespace: 'access:v2:user',
+    namespace: 'access:v3:user',
     ttlSeconds: deps.cacheTtlSeconds,
     encode: (grants) => JSON.stringify(grants),
     decode: (raw) => JSON.parse(raw) as UserGrants,
     clock: deps.clock,
   });
+  const mfaStateOf = (mfa: UserMfaGrants | undefined): MfaAccessState => {
+    const enrolled = mfa?.enrolled ?? false;
+    if (!mfa || !deps.mfaRequirement) return { enrolled, required: false, graceEndsAt: null, enrollmentRequired: false };
+    return { enrolled, ...deps.mfaRequirement(mfa, deps.clock.nowMs()) };
+  };
   const grantsOf = (userId: string) => cache.get(userId, () => deps.loadGrants(userId));
 
   return {
@@ -69,6 +94,7 @@ export function createAccessService(deps: {
         permissions: permissionsFor({ orgRole, platformRole: grants.platformRole }),
         mustChangePassword: grants.mustChangePassword,
         credentialsChangedAtMs: grants.credentialsChangedAtMs,
+        mfa: mfaStateOf(grants.mfa),
       };
     },
 

@@ -12,6 +12,45 @@ import type { LockoutService } from './lockout.service.js';
 import type { PasswordPolicy } from './password-policy.js';
 import { invalidRefreshToken, type RefreshTokenService } from './refresh-token.service.js';
 import type { SessionRevocations } from './session-revocations.js';
+import type { Tx } from '../../platform/db/transaction.js';
+
+/** The second step of the login, as the MFA module offers it (a narrowed view of its service). */
+export interface LoginMfa {
+  methodsFor(executor: Db, userId: string): Promise<string[]>;
+  createChallenge(tx: Tx, userId: string, passwordAt: Date): Promise<string>;
+  peekChallenge(token: string): Promise<string | undefined>;
+  openChallenge(tx: Tx, token: string): Promise<{ id: string; userId: string; passwordAt: Date } | undefined>;
+  answerChallenge(tx: Tx, challenge: { id: string; userId: string; passwordAt: Date }, method: string, code: string): Promise<{ verified: true; amr: string[] } | { verified: false; failures: number }>;
+  failChallenge(tx: Tx, challenge: { id: string; userId: string; passwordAt: Date }): Promise<number>;
+}
+
+/** Login answer when a second factor is needed (DESIGN §6). */
+export interface MfaChallengeAnswer {
+  mfaRequired: true;
+  mfaToken: string;
+  methods: string[];
+}
+
+/** How and when the user proved who they are (RFC 8176 amr and auth_time). */
+export interface Authentication {
+  amr: string[];
+  authTime: Date;
+}
+
+/** A user whose authentication is complete, with what the completion writes need. */
+interface CompletedUser {
+  id: string;
+  emailIndex: Buffer;
+  orgId: string | null;
+  lastLoginAt: Date | null;
+  /** A failure window is open: the success closes it. */
+  resetFailures: boolean;
+  rehashedPassword: string | null;
+}
+
+/** The one answer for every failed second step: unknown, expired, used or dead token, wrong code, locked account. */
+export const invalidMfa = () =>
+  new AppError(401, 'invalid_mfa', { detail: 'The code is not valid, or the sign-in attempt has expired; sign in again if it keeps failing.' });
 
 /** The token response of login and refresh (DESIGN §6). */
 export interface TokenPair {
@@ -52,6 +91,8 @@ export function createAuthService(deps: {
   access: Pick<AccessService, 'resolve' | 'invalidate'>;
   sessions: Pick<SessionRevocations, 'endSession' | 'endAllSessions'>;
   audit: Pick<AuditRecorder, 'record' | 'recordNow'>;
+  /** The MFA module's login step; without it every login is password-only. */
+  mfa?: LoginMfa;
 }) {
   const emailIndexOf = (email: string) => deps.blindIndex.compute(normaliseEmail(email), EMAIL_INDEX_PURPOSE);
 
@@ -75,8 +116,42 @@ export function createAuthService(deps: {
     return { accessToken: access.token, refreshToken, tokenType: 'Bearer', expiresIn: access.expiresIn };
   }
 
+  /**
+   * The writes of a completed sign-in, in the caller's transaction: the failure window closes, the
+   * last-login time (at most once a minute: it serves inactivity rules counted in days), the refresh
+   * family that keeps `amr` and `auth_time` for every later access token, and the event.
+   */
+  async function issueLogin(tx: Tx, user: CompletedUser, how: Authentication, origin: RequestOrigin) {
+    const now = deps.clock.now();
+    const sessionId = newId();
+    const claims = { userId: user.id, sessionId, orgId: user.orgId, amr: how.amr, authTime: how.authTime };
+    const loginStale = !user.lastLoginAt || now.getTime() - user.lastLoginAt.getTime() >= LAST_LOGIN_PRECISION_MS;
+    if (user.resetFailures) await deps.lockout.recordSuccess(tx, user.emailIndex);
+    if (user.rehashedPassword || loginStale) await deps.usersRepo.recordLogin(tx, user.id, now, user.rehashedPassword);
+    const issued = await deps.refreshTokens.issue(tx, claims);
+    const signedIn: AuditContext = { ...origin, actor: { type: 'user', id: user.id }, orgId: user.orgId };
+    const detail = { sessionId, familyId: issued.familyId, amr: how.amr.join(' ') };
+    await deps.audit.record(tx, signedIn, { action: 'auth.login.succeeded', resourceId: user.id, subjectIndex: user.emailIndex, detail });
+    return { claims, refreshToken: issued.token };
+  }
+
+  /**
+   * Every completed sign-in (password only, or password and a second factor) ends here: one
+   * transaction for the writes, then the delivery of the credentials. A browser-session delivery
+   * (a `mode: "cookie"` login) is one more branch of this function.
+   */
+  async function completeLogin(user: CompletedUser, how: Authentication, origin: RequestOrigin, within?: (tx: Tx) => Promise<void>): Promise<TokenPair> {
+    const issued = await deps.db.transaction().execute(async (tx) => {
+      await within?.(tx);
+      return issueLogin(tx, user, how, origin);
+    });
+    return mint(issued.claims, issued.refreshToken);
+  }
+
   return {
-    async login(input: { email: string; password: string }, origin: RequestOrigin): Promise<TokenPair> {
+    completeLogin,
+
+    async login(input: { email: string; password: string }, origin: RequestOrigin): Promise<TokenPair | MfaChallengeAnswer> {
       const emailIndex = emailIndexOf(input.email);
       const [user, lock] = await Promise.all([deps.usersRepo.findByEmail(deps.db, input.email), deps.lockout.status(undefined, emailIndex)]);
       // The same argon2 work whether or not the account exists or has a password.
@@ -87,25 +162,76 @@ export function createAuthService(deps: {
 
       const rehashed = user.passwordHash && deps.passwordHasher.needsRehash(user.passwordHash) ? await deps.passwordHasher.hash(input.password) : null;
       const now = deps.clock.now();
-      const sessionId = newId();
       // The first organisation from the grants the next request needs anyway (cached in the store and
       // invalidated on every membership change): one database read less per login than listing memberships.
       const access = await deps.access.resolve(user.id, { tokenOrgId: null });
       if (!access) return fail(emailIndex, origin, lock.locked);
-      const claims = { userId: user.id, sessionId, orgId: access.orgId, amr: ['pwd'], authTime: now };
-      // Writes a success needs, and no more: a counter reset only when failures were being counted, and
-      // the last-login time at most once a minute (it serves inactivity rules measured in days).
-      const loginStale = !user.lastLoginAt || now.getTime() - user.lastLoginAt.getTime() >= LAST_LOGIN_PRECISION_MS;
-      const refresh = await deps.db.transaction().execute(async (tx) => {
-        if (lock.counting) await deps.lockout.recordSuccess(tx, emailIndex);
-        if (rehashed || loginStale) await deps.usersRepo.recordLogin(tx, user.id, now, rehashed);
-        const issued = await deps.refreshTokens.issue(tx, claims);
-        const signedIn: AuditContext = { ...origin, actor: { type: 'user', id: user.id }, orgId: access.orgId };
-        const detail = { sessionId, familyId: issued.familyId };
-        await deps.audit.record(tx, signedIn, { action: 'auth.login.succeeded', resourceId: user.id, subjectIndex: emailIndex, detail });
-        return issued;
+
+      const methods = deps.mfa && access.mfa.enrolled ? await deps.mfa.methodsFor(deps.db, user.id) : [];
+      if (deps.mfa && methods.length > 0) {
+        const mfa = deps.mfa;
+        // The failure window stays open: a correct password must not wipe the count of wrong codes,
+        // or password + 4 wrong codes, repeated, would guess codes without ever locking.
+        const mfaToken = await deps.db.transaction().execute(async (tx) => {
+          if (rehashed) await deps.usersRepo.recordLogin(tx, user.id, user.lastLoginAt ?? now, rehashed);
+          const token = await mfa.createChallenge(tx, user.id, now);
+          const pending: AuditContext = { ...origin, actor: { type: 'user', id: user.id }, orgId: access.orgId };
+          await deps.audit.record(tx, pending, { action: 'auth.mfa.challenged', resourceId: user.id, subjectIndex: emailIndex, detail: { methods: methods.join(' ') } });
+          return token;
+        });
+        return { mfaRequired: true, mfaToken, methods };
+      }
+      const completed = { id: user.id, emailIndex, orgId: access.orgId, lastLoginAt: user.lastLoginAt, resetFailures: lock.counting, rehashedPassword: rehashed };
+      return completeLogin(completed, { amr: ['pwd'], authTime: now }, origin);
+    },
+
+    /**
+     * The second step (DESIGN §6): the challenge is locked, the account's lock is checked, the
+     * answer is checked and used, and on success the sign-in completes, all in one transaction.
+     * A wrong answer counts against the challenge (dead at 5) and toward the account lockout, and
+     * commits before the 401 leaves.
+     */
+    async verifyMfa(input: { mfaToken: string; method: string; code: string }, origin: RequestOrigin): Promise<TokenPair> {
+      const mfa = deps.mfa;
+      const userId = mfa ? await mfa.peekChallenge(input.mfaToken) : undefined;
+      const user = userId ? await deps.usersRepo.findById(deps.db, userId) : undefined;
+      const access = user ? await deps.access.resolve(user.id, { tokenOrgId: null }) : undefined;
+      if (!mfa || !user || !access) {
+        await deps.audit.recordNow(origin, { action: 'auth.mfa.failed', outcome: 'denied', detail: { reason: 'invalid-token' } });
+        throw invalidMfa();
+      }
+      const emailIndex = emailIndexOf(user.email);
+      const attempt = await deps.db.transaction().execute(async (tx) => {
+        const challenge = await mfa.openChallenge(tx, input.mfaToken);
+        // Used, expired or killed since the peek, or (impossibly) another user's: the same refusal.
+        if (challenge?.userId !== user.id) return { ok: false as const, reason: 'invalid-token' };
+        const actor: AuditContext = { ...origin, actor: { type: 'user', id: user.id }, orgId: access.orgId };
+        const lock = await deps.lockout.status(tx, emailIndex);
+        if (lock.locked) {
+          await mfa.failChallenge(tx, challenge);
+          await deps.audit.record(tx, actor, { action: 'auth.mfa.failed', outcome: 'denied', resourceId: user.id, subjectIndex: emailIndex, detail: { reason: 'locked', method: input.method } });
+          return { ok: false as const, reason: 'locked' };
+        }
+        const answer = await mfa.answerChallenge(tx, challenge, input.method, input.code);
+        if (!answer.verified) {
+          const outcome = await deps.lockout.recordFailure(tx, emailIndex);
+          const detail = { reason: 'wrong-code', method: input.method, challengeFailures: answer.failures, failures: outcome.failures };
+          await deps.audit.record(tx, actor, { action: 'auth.mfa.failed', outcome: 'denied', resourceId: user.id, subjectIndex: emailIndex, detail });
+          if (outcome.locked && !lock.locked) {
+            await deps.audit.record(tx, origin, { action: 'auth.account.locked', subjectIndex: emailIndex, detail: { until: outcome.lockedUntil!.toISOString() } });
+          }
+          return { ok: false as const, reason: 'wrong-code' };
+        }
+        const completed = { id: user.id, emailIndex, orgId: access.orgId, lastLoginAt: user.lastLoginAt, resetFailures: lock.counting, rehashedPassword: null };
+        // Its own action, so analysis rules can ask "did this user complete MFA lately" by actor.
+        await deps.audit.record(tx, actor, { action: 'auth.mfa.verified', resourceId: user.id, detail: { method: input.method } });
+        return { ok: true as const, issued: await issueLogin(tx, completed, { amr: answer.amr, authTime: deps.clock.now() }, origin) };
       });
-      return mint(claims, refresh.token);
+      if (!attempt.ok) {
+        if (attempt.reason === 'invalid-token') await deps.audit.recordNow(origin, { action: 'auth.mfa.failed', outcome: 'denied', detail: { reason: 'invalid-token' } });
+        throw invalidMfa();
+      }
+      return mint(attempt.issued.claims, attempt.issued.refreshToken);
     },
 
     /**
@@ -182,8 +308,12 @@ export function createAuthService(deps: {
         const emailIndex = emailIndexOf(user.email);
         return fail(emailIndex, origin, (await deps.lockout.status(undefined, emailIndex)).locked);
       }
-      // No organisation can require MFA before the MFA module exists, so the full minimum applies.
-      deps.passwordPolicy.check(input.newPassword, { email: user.email, displayName: user.displayName, orgRequiresMfa: false, field: 'newPassword' });
+      // The shorter minimum (NIST SP 800-63B-4: 8 beside MFA) only where an organisation requires MFA of
+      // the user and they have it: during the grace the password still stands alone. While required,
+      // the last factor cannot be removed, so the shorter password never ends up alone.
+      const mfa = (await deps.access.resolve(user.id, { tokenOrgId: null }))?.mfa;
+      const orgRequiresMfa = Boolean(mfa?.required && mfa.enrolled);
+      deps.passwordPolicy.check(input.newPassword, { email: user.email, displayName: user.displayName, orgRequiresMfa, field: 'newPassword' });
       const passwordHash = await deps.passwordHasher.hash(input.newPassword);
       await deps.db.transaction().execute(async (tx) => {
         const now = deps.clock.now();

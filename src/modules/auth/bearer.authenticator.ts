@@ -32,7 +32,7 @@ export function createBearerAuthenticator(deps: {
     if (access.credentialsChangedAtMs !== null && !(timestampOfId(token.sid) >= access.credentialsChangedAtMs)) {
       throw errors.unauthorized('The session ended when the credentials changed; sign in again.');
     }
-    const permissions = userPermissions(access.permissions, access.mustChangePassword);
+    const permissions = userPermissions(access.permissions, access.mustChangePassword, access.mfa.enrollmentRequired);
     return {
       type: 'user',
       id: token.sub,
@@ -41,6 +41,10 @@ export function createBearerAuthenticator(deps: {
       ...(access.orgId ? { orgId: access.orgId } : {}),
       permissions,
       passwordChangeRequired: access.mustChangePassword,
+      amr: token.amr,
+      authTime: token.authTime,
+      mfaEnrolled: access.mfa.enrolled,
+      mfaEnrollmentRequired: access.mfa.enrollmentRequired,
     };
   };
 }

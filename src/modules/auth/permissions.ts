@@ -49,13 +49,19 @@ const PLATFORM_PERMISSIONS = [
 export const RAW_CONTENT_PERMISSION = 'raw-content:read';
 
 /** What every signed-in user may do to themselves, whatever their roles (never grantable to an API key). */
-export const SELF_PERMISSIONS = ['self:read', 'self:password', 'self:update'] as const;
+export const SELF_PERMISSIONS = ['self:read', 'self:password', 'self:update', 'self:mfa'] as const;
 
 /**
  * All a user with a pending forced password change may do: read themselves and change the password.
  * Editing the profile waits until then, so a generated or leaked initial password buys nothing else.
  */
 export const PASSWORD_CHANGE_PERMISSIONS: readonly (typeof SELF_PERMISSIONS)[number][] = ['self:read', 'self:password'];
+
+/**
+ * All a user may do once their organisation's MFA grace is over and no factor is enrolled: read
+ * themselves and enroll (issue 8 §5). Nothing else until a factor is confirmed.
+ */
+export const MFA_ENROLLMENT_PERMISSIONS: readonly (typeof SELF_PERMISSIONS)[number][] = ['self:read', 'self:mfa'];
 
 export type OrgPermission = (typeof ORG_PERMISSIONS)[number];
 export type PlatformPermission = (typeof PLATFORM_PERMISSIONS)[number];
@@ -104,13 +110,15 @@ export function permissionsFor(grants: Grants): ReadonlySet<Permission> {
 
 const withSelf = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
 const PASSWORD_CHANGE_ONLY: ReadonlySet<string> = new Set<string>(PASSWORD_CHANGE_PERMISSIONS);
+const MFA_ENROLLMENT_ONLY: ReadonlySet<string> = new Set<string>(MFA_ENROLLMENT_PERMISSIONS);
 
 /**
  * What a signed-in user may do in a request: their grants plus what everyone may do to themselves,
  * or only the password change while one is pending. Shared read-only sets, one per grant set.
  */
-export function userPermissions(granted: ReadonlySet<string>, mustChangePassword: boolean): ReadonlySet<string> {
+export function userPermissions(granted: ReadonlySet<string>, mustChangePassword: boolean, mfaEnrollmentRequired = false): ReadonlySet<string> {
   if (mustChangePassword) return PASSWORD_CHANGE_ONLY;
+  if (mfaEnrollmentRequired) return MFA_ENROLLMENT_ONLY;
   let merged = withSelf.get(granted);
   if (!merged) {
     merged = new Set<string>([...granted, ...SELF_PERMISSIONS]);

@@ -9,6 +9,7 @@ export interface MailTemplates {
   'password-reset-unknown': Record<string, never>;
   registration: { token: string; expiresAt: Date };
   'registration-exists': Record<string, never>;
+  'mfa-reset': Record<string, never>;
 }
 
 export type MailTemplate = keyof MailTemplates;
@@ -44,6 +45,12 @@ const renderers: { [T in MailTemplate]: (vars: MailTemplates[T], publicUrl: stri
     body:
       `Confirm your new account (POST ${url}/api/v1/auth/register/confirm) with this token before ${vars.expiresAt.toISOString()}:\n\n` +
       `${vars.token}\n\nor open ${url}/confirm-registration#token=${vars.token}`,
+  }),
+  'mfa-reset': (_vars, url) => ({
+    subject: 'Your ViolentUTF sign-in factors were reset',
+    body:
+      `An administrator removed the authenticator app and backup codes of your account at ${url}.\n\n` +
+      `Sign in with your password and enroll a factor again (${url}/api/v1/auth/mfa). If you did not ask for this, tell your administrator at once.`,
   }),
   'registration-exists': (_vars, url) => ({
     subject: 'Confirm your ViolentUTF account',

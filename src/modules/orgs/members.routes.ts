@@ -39,7 +39,7 @@ export const membersRoutes: FastifyPluginAsyncTypebox<MembersRouteDeps> = async 
   app.patch(
     '/orgs/:id/members/:userId',
     {
-      config: { access: { permission: 'members:manage' }, audit: { action: 'user.role.changed', orgParam: 'id', resourceParam: 'userId' } },
+      config: { access: { permission: 'members:manage' }, audit: { action: 'user.role.changed', orgParam: 'id', resourceParam: 'userId' }, stepUp: true },
       schema: {
         tags: ['organisations'],
         summary: 'Change a member’s role (only to and from roles you may grant)',
