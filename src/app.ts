@@ -37,6 +37,7 @@ import { registerSessionResponses } from './modules/sessions/session-cookie.js';
 import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { scorersRoutes } from './modules/scorers/scorers.routes.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
+import { passkeysRoutes } from './modules/mfa/passkeys.routes.js';
 import { registerStepUp } from './modules/mfa/step-up.js';
 
 /** Request bodies above this are refused with 413 before they are parsed. */
@@ -144,6 +145,14 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       await api.register(mfaRoutes, {
         mfa: container.services.mfa,
         runWrite: container.runWrite,
+        userChanged: (userId) => container.services.access.invalidate(userId),
+      });
+      await api.register(passkeysRoutes, {
+        passkeys: container.services.passkeys,
+        passkeyLogin: container.services.passkeyLogin,
+        runWrite: container.runWrite,
+        throttle: authThrottle,
+        browserLogin: container.services.browserLogin,
         userChanged: (userId) => container.services.access.invalidate(userId),
       });
       await api.register(alertsRoutes, { alerts: container.audit.alerts, runWrite: container.runWrite });

@@ -49,6 +49,10 @@ import { createMfaRepo } from './modules/mfa/mfa.repo.js';
 import { createMfaMethods } from './modules/mfa/mfa-methods.js';
 import { createMfaService } from './modules/mfa/mfa.service.js';
 import { mfaRequirementOf } from './modules/mfa/mfa-requirement.js';
+import { createPasskeysRepo } from './modules/mfa/passkeys.repo.js';
+import { createCeremonies, relyingPartyOf } from './modules/mfa/passkeys-ceremony.js';
+import { createPasskeyMethod, createPasskeysService } from './modules/mfa/passkeys.service.js';
+import { createPasskeyLogin } from './modules/mfa/passkeys-login.js';
 
 /** How long a user's grants and profile stay cached in the shared store; every change invalidates them at once anyway. */
 const ACCESS_CACHE_TTL_SECONDS = 30;
@@ -87,11 +91,15 @@ export function createIdentityModules(deps: {
   const mfaRepo = createMfaRepo({ cipher });
   const mail = createMailService({ mailRepo, blindIndex, clock, publicUrl: config.publicUrl });
   // The second-factor methods of the login flow: one entry per method (a passkey method joins here).
+  // Passkeys (issue 8 §3): the relying party is PUBLIC_URL's host and origin.
+  const passkeysRepo = createPasskeysRepo();
+  const relyingParty = relyingPartyOf(config.publicUrl);
+  const ceremonies = createCeremonies({ repo: passkeysRepo, rp: relyingParty });
   const mfa = createMfaService({
     db,
     clock,
     mfaRepo,
-    methods: { ...createMfaMethods({ mfaRepo, blindIndex }) },
+    methods: { ...createMfaMethods({ mfaRepo, blindIndex }), passkey: createPasskeyMethod({ repo: passkeysRepo, ceremonies }) },
     blindIndex,
     usersRepo,
     mail,
@@ -168,6 +176,7 @@ export function createIdentityModules(deps: {
       await browserSessions.endAllForUser(userId);
     },
   };
+  const passkeys = createPasskeysService({ db, clock, repo: passkeysRepo, rp: relyingParty, mfa, mfaRepo, usersRepo, policy: () => policy.current().mfa });
   const emailTokens = createEmailTokensService({ db, emailTokensRepo: deps.emailTokensRepo, blindIndex, clock });
   const lockout = createLockoutService({ db, clock, policy: () => policy.current().lockout });
   const accounts = () => policy.current().accounts;
@@ -199,6 +208,7 @@ export function createIdentityModules(deps: {
       mfa,
     }),
     mfa,
+    passkeys,
     apiKeys: createApiKeysService({ apiKeysRepo, blindIndex, clock }),
     users: createUsersService({ ...shared, profileCache }),
     usersAdmin: createUsersAdminService({ ...shared, refreshTokens, sessions, access }),
@@ -224,10 +234,24 @@ export function createIdentityModules(deps: {
     bootstrap: createBootstrapService({ ...shared, orgsRepo, passwordHasher, passwordPolicy, logger: deps.logger }),
   };
 
+  // After the services: a passwordless sign-in completes through the auth service like every other.
+  const passkeyLogin = createPasskeyLogin({
+    db,
+    clock,
+    repo: passkeysRepo,
+    ceremonies,
+    mfa,
+    auth: services.auth,
+    usersRepo,
+    lockout,
+    access,
+    blindIndex,
+    audit: deps.audit,
+  });
 
   return {
     passwordHasher,
-    services,
+    services: { ...services, passkeyLogin },
     repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo, mail: mailRepo },
     /**
      * Bearer JWT, X-API-Key and the session cookie, in that order (the metrics token comes first, test

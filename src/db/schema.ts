@@ -316,6 +316,35 @@ export interface MfaChallengesTable {
   consumedAt: Date | null;
 }
 
+/** A registered passkey (WebAuthn credential): the public key only, never a secret. */
+export interface PasskeysTable {
+  id: string;
+  userId: string;
+  /** base64url credential id, unique across users. */
+  credentialId: string;
+  publicKey: Buffer;
+  /** Signature counter (bigint: read back as a string by pg). */
+  counter: ColumnType<string, number, number>;
+  /** Transport hints, comma-separated (e.g. "internal,hybrid"). */
+  transports: string;
+  aaguid: string;
+  name: string;
+  backedUp: boolean;
+  createdAt: Date;
+  lastUsedAt: Date | null;
+}
+
+/** A WebAuthn ceremony challenge: single use, short-lived, bound to a user, a login's MFA challenge or nobody. */
+export interface WebauthnChallengesTable {
+  id: string;
+  challenge: string;
+  purpose: 'registration' | 'second-factor' | 'passwordless';
+  userId: string | null;
+  mfaChallengeId: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 export interface Database {
   organisations: OrganisationsTable;
   users: UsersTable;
@@ -339,5 +368,7 @@ export interface Database {
   mfaTotp: MfaTotpTable;
   mfaBackupCodes: MfaBackupCodesTable;
   mfaChallenges: MfaChallengesTable;
+  passkeys: PasskeysTable;
+  webauthnChallenges: WebauthnChallengesTable;
   targetVersions: TargetVersionsTable;
 }

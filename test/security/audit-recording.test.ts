@@ -26,6 +26,9 @@ const COMPUTE_ONLY = new Set(['POST /api/v1/converters/preview']);
 /** Declared writes whose real call needs state only their module's own test builds (passkeys: a browser's WebAuthn authenticator). */
 const COVERED_ELSEWHERE = new Map([
   ['POST /api/v1/audit/alerts/:id/acknowledge', 'test/security/audit-alerts.test.ts'],
+  ['POST /api/v1/auth/mfa/passkeys', 'test/security/passkeys.test.ts'],
+  ['PATCH /api/v1/auth/mfa/passkeys/:id', 'test/security/passkeys.test.ts'],
+  ['DELETE /api/v1/auth/mfa/passkeys/:id', 'test/security/passkeys.test.ts'],
 ]);
 
 const AGENT = 'audit-recording-probe/2.0';
@@ -434,6 +437,13 @@ const WRITES: Record<string, WriteCase> = {
     prepare: async () => {
       const orgId = await newOrgOfRoot();
       return { call: asRoot({ method: 'PUT', url: `/api/v1/orgs/${orgId}/mfa-policy`, payload: { requirement: 'everyone' } }, orgId), resourceId: orgId, orgId, changed: ['requirement'], secrets: ['everyone'] };
+    },
+  },
+  'POST /api/v1/auth/mfa/passkeys/options': {
+    status: 200,
+    prepare: async () => {
+      const person = await newPerson();
+      return { call: asPerson(person, { method: 'POST', url: '/api/v1/auth/mfa/passkeys/options' }), actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: [person.email] };
     },
   },
   'DELETE /api/v1/auth/sessions/:id': {

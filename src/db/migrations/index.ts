@@ -10,6 +10,7 @@ import * as auditTrail from './2026-11-28T0008-audit-trail.js';
 import * as auditAlerts from './2026-11-28T0009-audit-alerts.js';
 import * as targets from './2026-11-28T0010-targets.js';
 import * as mfa from './2026-11-28T0011-mfa.js';
+import * as passkeys from './2026-11-28T0012-passkeys.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0009-audit-alerts': auditAlerts,
   '2026-11-28T0010-targets': targets,
   '2026-11-28T0011-mfa': mfa,
+  '2026-11-28T0012-passkeys': passkeys,
 };

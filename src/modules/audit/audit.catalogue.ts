@@ -29,6 +29,8 @@ export const AUDIT_ACTIONS = {
   'auth.mfa.challenged': { kind: 'auth', resource: 'user' },
   'auth.mfa.failed': { kind: 'auth', resource: 'user' },
   'auth.mfa.verified': { kind: 'auth', resource: 'user' },
+  // A refused passwordless passkey sign-in (the reason only here: the caller gets one answer).
+  'auth.passkey.failed': { kind: 'auth', resource: 'user' },
 
   // Browser sessions (issue 8 §6): the cookie's value is never recorded, only the session's public id.
   'session.created': { kind: 'auth', resource: 'session' },
@@ -83,6 +85,10 @@ export const AUDIT_ACTIONS = {
   'mfa.totp.disabled': { kind: 'write', resource: 'user' },
   'mfa.backup-codes.regenerated': { kind: 'write', resource: 'user' },
   'mfa.reset': { kind: 'write', resource: 'user' },
+  'passkey.registration-started': { kind: 'write', resource: 'user' },
+  'passkey.registered': { kind: 'write', resource: 'passkey' },
+  'passkey.renamed': { kind: 'write', resource: 'passkey' },
+  'passkey.removed': { kind: 'write', resource: 'passkey' },
   'mfa.policy.updated': { kind: 'write', resource: 'org' },
 
 
