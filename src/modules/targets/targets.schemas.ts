@@ -80,8 +80,8 @@ export const TargetConfig = Type.Union([OpenAiChatConfig, HttpTargetConfig, SimC
 /** Partial TargetLimits; each field bounded so one target cannot hold the shared limiter hostage. */
 export const LimitsInput = Type.Object(
   {
-    requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 6_000 })),
-    maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    requestsPerMinute: Type.Optional(Type.Integer({ minimum: 1, maximum: 600_000, description: 'Requests started per minute across every process (GCRA).' })),
+    maxInFlight: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Exchanges in flight at once across every process.' })),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 600_000 })),
     maxRetries: Type.Optional(Type.Integer({ minimum: 0, maximum: 10 })),
     retryStatuses: Type.Optional(Statuses('Statuses retried with backoff.')),
