@@ -23,6 +23,7 @@ import { createPolicyRepo } from './modules/policy/policy.repo.js';
 import { createPolicyService } from './modules/policy/policy.service.js';
 import { createEmailTokensRepo } from './modules/auth/email-tokens.repo.js';
 import { authHousekeepingJobs } from './modules/auth/auth.jobs.js';
+import { mfaHousekeepingJobs } from './modules/mfa/mfa.jobs.js';
 import { deliverOutboxJob, purgeFinishedMailJob } from './modules/mail/mail.jobs.js';
 import { createMailRepo } from './modules/mail/mail.repo.js';
 import { createAuditModule } from './container-audit.js';
@@ -98,7 +99,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     await migrateToLatest(database.db as never);
     const { db } = database;
 
-    const redisPrefix = overrides.redisPrefix ?? 'vutf';
+    const redisPrefix = overrides.redisPrefix ?? config.redisPrefix;
     const store: Store = await createStore({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:store`, clock, logger });
     closers.push(() => store.close());
     const mailRepo = createMailRepo({ cipher });
@@ -116,6 +117,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       ...audit.jobs,
       purgeIdempotencyRecordsJob({ db, clock }),
       ...authHousekeepingJobs({ db, clock, emailTokensRepo }),
+      ...mfaHousekeepingJobs({ db, clock }),
       purgeFinishedMailJob({ db, clock, mailRepo }),
       ...(mailTransport ? [deliverOutboxJob({ db, clock, mailRepo, transport: mailTransport, logger })] : []),
     ]);
@@ -173,6 +175,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         { name: 'auth.purge-login-attempts', everyMs: hourly },
         { name: 'auth.purge-refresh-families', everyMs: hourly },
         { name: 'auth.purge-email-tokens', everyMs: hourly },
+        { name: 'mfa.purge-webauthn-challenges', everyMs: hourly },
+        { name: 'mfa.purge-login-challenges', everyMs: hourly },
         { name: 'mail.purge-finished', everyMs: hourly },
         ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
         ...audit.schedules,

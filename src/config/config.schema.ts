@@ -20,6 +20,11 @@ export const EnvSchema = Type.Object(
     DATA_DIR: Type.String({ description: 'Embedded database, generated keys, lock file.', minLength: 1, default: './data' }),
     DATABASE_URL: Text('PostgreSQL URL; with REDIS_URL selects server mode.', { pattern: '^postgres(ql)?://' }),
     REDIS_URL: Text('Redis URL; with DATABASE_URL selects server mode.', { pattern: '^rediss?://' }),
+    REDIS_PREFIX: Type.String({
+      description: 'Key prefix in Redis (stores, queue, pub/sub): one per deployment sharing a Redis server.',
+      default: 'vutf',
+      pattern: '^[a-z][a-z0-9_-]{0,39}$',
+    }),
     DATABASE_POOL_MAX: Type.Integer({ description: 'PostgreSQL pool size.', minimum: 1, maximum: 200, default: 10 }),
     DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({
       description: 'Per-statement time limit.',

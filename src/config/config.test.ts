@@ -84,6 +84,7 @@ describe('defaults', () => {
       dataDir: path.resolve('./data'),
       databaseUrl: undefined,
       redisUrl: undefined,
+      redisPrefix: 'vutf',
       databasePoolMax: 10,
       databaseStatementTimeoutMs: 10_000,
       nodeEnv: 'development',
@@ -133,6 +134,11 @@ describe('TRUST_PROXY', () => {
 });
 
 describe('run modes', () => {
+  it('namespaces Redis keys by REDIS_PREFIX and refuses a prefix that could collide with key separators', () => {
+    expect(loadConfig({ REDIS_PREFIX: 'staging-2' }).redisPrefix).toBe('staging-2');
+    expect(problemsOf({ REDIS_PREFIX: 'a:b' })).toEqual([expect.stringMatching(/^REDIS_PREFIX: /)]);
+  });
+
   it('is embedded with neither DATABASE_URL nor REDIS_URL', () => {
     expect(loadConfig({}).mode).toBe('embedded');
   });

@@ -143,6 +143,19 @@ describe('what the target answers', () => {
     expect(openai.stats.total).toBe(1);
   });
 
+  it('[ASVS 14.2.4] a scan send reports the request it made with every credential value redacted, also when it fails', async () => {
+    const target = openAiTarget(`${openai.url}/v1`);
+    const sender = senderFor(target);
+    const sent = await sender.sendToVersion('org', target.versionId, 'say "hi"', new AbortController().signal);
+    expect(sent.request).toMatchObject({ method: 'POST', url: `${openai.url}/v1/chat/completions`, headers: { authorization: '[redacted]' } });
+    expect(JSON.parse(sent.request!.body!)).toMatchObject({ model: 'mock-model', messages: [{ role: 'system' }, { role: 'user', content: 'say "hi"' }] });
+    expect(JSON.stringify(sent.request)).not.toContain('sk-test');
+
+    openai.setBehaviour(() => ({ kind: 'unauthorized' }));
+    const failure = await sender.sendToVersion('org', target.versionId, 'x', new AbortController().signal).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'target_fatal_status', request: { headers: { authorization: '[redacted]' } } });
+  });
+
   it('[ASVS 13.2.6] a 429 with Retry-After is retried no earlier than it allows', async () => {
     openai.enqueue({ kind: 'rateLimited', retryAfter: '1' });
     const target = openAiTarget(`${openai.url}/v1`);

@@ -151,11 +151,6 @@ export function createMfaRepo(deps: { cipher: FieldCipher }) {
       return Number(result.numUpdatedRows) > 0;
     },
 
-    async purgeChallenges(tx: Tx, before: Date): Promise<number> {
-      const result = await tx.deleteFrom('mfaChallenges').where('expiresAt', '<', before).executeTakeFirst();
-      return Number(result.numDeletedRows);
-    },
-
     /** Whether the user has a confirmed TOTP (the factors a later passkey table adds to). */
     async hasConfirmedTotp(executor: Executor, userId: string): Promise<boolean> {
       const row = await executor.selectFrom('mfaTotp').select('id').where('userId', '=', userId).where('confirmedAt', 'is not', null).executeTakeFirst();

@@ -253,11 +253,6 @@ export function createMfaService(deps: {
       if (!(await mfaRepo.setOrgRequirement(tx, orgId, requirement, actorId, now))) throw errors.notFound('organisation');
       return { requirement, since: now.toISOString(), memberIds: await mfaRepo.memberIds(tx, orgId) };
     },
-
-    /** Housekeeping: every expired challenge (a periodic job's work). */
-    async purgeChallenges(tx: Tx): Promise<number> {
-      return mfaRepo.purgeChallenges(tx, deps.clock.now());
-    },
   };
 }
 

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { EgressClient, EgressMethod } from '../../platform/egress/index.js';
-import type { SendOnce, TargetExchange, TargetLimits } from './target-call.js';
+import type { SendOnce, SentRequest, TargetExchange, TargetLimits } from './target-call.js';
 import { extractText, fillTemplate } from './target-template.js';
 import type { HttpTargetConfigValue, OpenAiChatConfigValue, SimConfigValue, TargetKind } from './targets.schemas.js';
 import { simulate } from './target-simulations.js';
@@ -103,6 +103,24 @@ function httpRequest(config: HttpTargetConfigValue, credentials: Readonly<Record
     ...(withBody ? { body: JSON.stringify(fillTemplate(config.bodyTemplate, input)) } : {}),
     responsePath: config.responsePath,
   };
+}
+
+/**
+ * The request `createSendOnce` sends for the same input, for evidence: every header whose value carries a
+ * credential is replaced by `[redacted]`. Simulations send nothing over the network: undefined.
+ */
+export function describeRequest(target: SendableTarget, input: ExchangeInput): SentRequest | undefined {
+  const outbound =
+    target.kind === 'openai-chat'
+      ? openAiChatRequest(target.config as OpenAiChatConfigValue, target.credentials, input)
+      : target.kind === 'http'
+        ? httpRequest(target.config as HttpTargetConfigValue, target.credentials, input)
+        : undefined;
+  if (!outbound) return undefined;
+  const secrets = Object.values(target.credentials).filter((value) => value.length > 0);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(outbound.headers)) headers[name] = secrets.some((secret) => value.includes(secret)) ? '[redacted]' : value;
+  return { method: outbound.method, url: outbound.url, headers, ...(outbound.body === undefined ? {} : { body: outbound.body }) };
 }
 
 /** The one exchange for a target and a prompt; simulations answer in-process, everything else through egress. */

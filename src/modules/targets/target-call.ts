@@ -50,6 +50,14 @@ export const DEFAULT_TARGET_LIMITS: TargetLimits = {
   backoffMaxMs: 30_000,
 };
 
+/** The request an exchange sends, as evidence: credential values already replaced by `[redacted]`. */
+export interface SentRequest {
+  method: string;
+  url: string;
+  headers: Readonly<Record<string, string>>;
+  body?: string;
+}
+
 /** What a limited call produced: the last exchange and how many were made. */
 export interface TargetCallResult {
   exchange: TargetExchange;
@@ -74,6 +82,8 @@ export class TargetCallError extends Error {
   /** The last exchange, when one was made (a fatal or exhausted status). */
   readonly exchange: TargetExchange | undefined;
   readonly attempts: number;
+  /** The request the failed call sent (redacted), when the sender can tell; set by the send path. */
+  request: SentRequest | undefined;
 
   constructor(code: TargetCallFailure, message: string, options: { exchange?: TargetExchange; attempts: number; cause?: unknown }) {
     super(message, { cause: options.cause });

@@ -3,8 +3,8 @@ import type { EgressClient, EgressErrorCode } from '../../platform/egress/index.
 import { isEgressError } from '../../platform/egress/index.js';
 import { AppError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
-import { isTargetCallError, TargetCallError, type TargetCallResult, type TargetLimiter } from './target-call.js';
-import { createSendOnce, type SendableTarget } from './target-adapters.js';
+import { isTargetCallError, TargetCallError, type SentRequest, type TargetCallResult, type TargetLimiter } from './target-call.js';
+import { createSendOnce, describeRequest, type SendableTarget } from './target-adapters.js';
 import { isSimulated } from './targets.schemas.js';
 import type { JudgeTransport } from '../scorers/judge.js';
 
@@ -95,13 +95,18 @@ export function createTargetSender(deps: {
     return target;
   }
 
-  async function call(target: SendableTarget, prompt: string, signal: AbortSignal): Promise<TargetCallResult> {
-    const send = createSendOnce(deps.egress, target, { prompt, sessionId: newId() });
-    // An egress refusal a limiter did not classify still reaches the caller as target_egress_refused.
-    return deps.limiter.call(target.id, target.limits, send, { signal }).catch((error: unknown) => {
-      if (isEgressError(error) && REFUSED.has(error.code)) throw new TargetCallError('target_egress_refused', error.message, { attempts: 1, cause: error });
-      throw error;
-    });
+  async function call(target: SendableTarget, prompt: string, signal: AbortSignal): Promise<TargetCallResult & { request?: SentRequest }> {
+    const input = { prompt, sessionId: newId() };
+    const send = createSendOnce(deps.egress, target, input);
+    const request = describeRequest(target, input);
+    try {
+      return { ...(await deps.limiter.call(target.id, target.limits, send, { signal })), ...(request ? { request } : {}) };
+    } catch (error) {
+      // An egress refusal a limiter did not classify still reaches the caller as target_egress_refused.
+      const failure = isEgressError(error) && REFUSED.has(error.code) ? new TargetCallError('target_egress_refused', error.message, { attempts: 1, cause: error }) : error;
+      if (isTargetCallError(failure)) failure.request = request;
+      throw failure;
+    }
   }
 
   return {
@@ -112,7 +117,7 @@ export function createTargetSender(deps: {
     },
 
     /** Sends one prompt to an exact version (a scan's frozen one); the limiter is the target's, shared by all its versions. */
-    sendToVersion: async (orgId: string, versionId: string, prompt: string, signal: AbortSignal): Promise<TargetCallResult> =>
+    sendToVersion: async (orgId: string, versionId: string, prompt: string, signal: AbortSignal): Promise<TargetCallResult & { request?: SentRequest }> =>
       call(await versionOf(orgId, versionId), prompt, signal),
 
     versionInfo: async (orgId: string, versionId: string): Promise<VersionInfo> => {
