@@ -31,11 +31,14 @@ import { auditRoutes } from './modules/audit/audit.routes.js';
 import { auditVerifyRoutes } from './modules/audit/audit-verify.routes.js';
 import { alertsRoutes } from './modules/audit/alerts.routes.js';
 import { convertersRoutes } from './modules/converters/converters.routes.js';
-import { createConverterService } from './modules/converters/converters.service.js';
 import { targetsRoutes } from './modules/targets/targets.routes.js';
 import { registerSessionResponses } from './modules/sessions/session-cookie.js';
 import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { scorersRoutes } from './modules/scorers/scorers.routes.js';
+import { probesRoutes } from './modules/probes/probes.routes.js';
+import { scansRoutes } from './modules/scans/scans.routes.js';
+import { attemptsRoutes } from './modules/scans/attempts.routes.js';
+import { scanEventsRoutes } from './modules/scans/scan-events.routes.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
 import { passkeysRoutes } from './modules/mfa/passkeys.routes.js';
 import { registerStepUp } from './modules/mfa/step-up.js';
@@ -99,6 +102,11 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
 
   await registerApiDocs(app, { enabled: config.docsEnabled, publicUrl: config.publicUrl });
 
+  // Open Server-Sent Event streams never end on their own: close() would wait for them forever.
+  app.addHook('preClose', (done) => {
+    container.scans.eventStreams.closeAll();
+    done();
+  });
 
   // 9. Handlers, grouped by trust boundary.
   const authThrottle = authenticationThrottle({ store: container.store, policy: () => container.policy.current() });
@@ -156,11 +164,14 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
         userChanged: (userId) => container.services.access.invalidate(userId),
       });
       await api.register(alertsRoutes, { alerts: container.audit.alerts, runWrite: container.runWrite });
-      // Pure computation with no state: built here rather than wired through the container.
-      await api.register(convertersRoutes, { converters: createConverterService() });
+      await api.register(convertersRoutes, { converters: container.converters });
       await api.register(targetsRoutes, { targets: container.targets.service, sender: container.targets.sender, runWrite: container.runWrite });
       await api.register(sessionsRoutes, { browserSessions: container.services.browserSessions, sessionAdmin: container.services.sessionAdmin, runWrite: container.runWrite });
       await api.register(scorersRoutes, { scorers: container.scorers });
+      await api.register(probesRoutes, { probes: container.scans.probes });
+      await api.register(scansRoutes, { scans: container.scans.service, runWrite: container.runWrite });
+      await api.register(attemptsRoutes, { attempts: container.scans.attempts });
+      await api.register(scanEventsRoutes, { streams: container.scans.eventStreams });
     },
     { prefix: '/api/v1' },
   );

@@ -30,9 +30,12 @@ import { createAuditModule } from './container-audit.js';
 import type { AuditRepo } from './modules/audit/audit.repo.js';
 import { createSmtpTransport } from './modules/mail/mail.transport.js';
 import { createScorerService } from './modules/scorers/scorers.service.js';
+import { createConverterService } from './modules/converters/converters.service.js';
 import type { JudgeTransport } from './modules/scorers/judge.js';
 import { createTargetsModule } from './container-targets.js';
 import { createTargetLimiter } from './modules/targets/target-limiter.js';
+import { createScansModule, type ScansModule } from './container-scans.js';
+import { scanJobs, scanSchedules } from './modules/scans/scans.jobs.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -113,6 +116,11 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const audit = createAuditModule({ db, clock, cipher, logger, keys, config, policy: () => policy.current(), ...(overrides.auditRepo ? { auditRepo: overrides.auditRepo } : {}) });
     // Before anything is signed, and so a keyring that contradicts the registered public keys stops the start.
     await audit.sealer.registerKeys();
+    const built: { scans?: ScansModule } = {};
+    const scansModule = (): ScansModule => {
+      if (!built.scans) throw new Error('The scans module is used before the container built it.');
+      return built.scans;
+    };
     const registry = createJobRegistry([
       ...audit.jobs,
       purgeIdempotencyRecordsJob({ db, clock }),
@@ -120,6 +128,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       ...mfaHousekeepingJobs({ db, clock }),
       purgeFinishedMailJob({ db, clock, mailRepo }),
       ...(mailTransport ? [deliverOutboxJob({ db, clock, mailRepo, transport: mailTransport, logger })] : []),
+      // The scans module needs targets and scorers, built after the queue: its jobs reach it when they run.
+      ...scanJobs({ runner: () => scansModule().executor, reconciler: () => scansModule().reconciler }),
     ]);
     const queue = createJobQueue({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:jobs`, registry, logger, clock });
     closers.push(() => queue.close());
@@ -162,6 +172,24 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const judgeTransport: JudgeTransport = targets.judgeTransport;
     // Read on every judge call, so the transport may be wired after the service.
     const scorers = createScorerService({ judge: () => judgeTransport, audit: audit.recorder });
+    // Stateless, shared by the preview route and the scan engine.
+    const converters = createConverterService();
+    // Scans (issue 6): plans, the chunk outbox and its reconciler, the executor, the event log.
+    built.scans = createScansModule({
+      db,
+      cipher,
+      store,
+      clock,
+      logger,
+      queue,
+      targets: targets.service,
+      scorers,
+      converters,
+      sendToVersion: targets.sendToVersion,
+      versionInfo: targets.versionInfo,
+      // Lease and status-check timings from the policy's scans section (tests shorten them there).
+      executorOptions: { leaseMs: policy.current().scans.chunkLeaseMs, heartbeatMs: policy.current().scans.leaseHeartbeatMs, statusCheckMs: policy.current().scans.statusCheckMs },
+    });
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
     const startedAt = clock.now();
@@ -180,6 +208,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         { name: 'mail.purge-finished', everyMs: hourly },
         ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
         ...audit.schedules,
+        ...scanSchedules(policy.current().scans.reconcileEveryMs),
       ]);
       closers.push(() => scheduler.stop());
     }
@@ -201,7 +230,9 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       metrics,
       health,
       scorers,
+      converters,
       targets,
+      scans: scansModule(),
       runWrite: createWriteRunner({
         db,
         cipher,

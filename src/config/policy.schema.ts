@@ -101,6 +101,12 @@ export const PolicySchema = Type.Object(
       responseLimitBytes: Int(5_242_880, 1024, 104_857_600, 'Largest response read from a target.'),
       timeoutMs: Int(30_000, 100, 600_000, 'Longest wait for a target.'),
     }),
+    scans: Section({
+      chunkLeaseMs: Int(30_000, 1_000, 600_000, 'A chunk lease: a dead worker\'s chunk is taken over this long after its last renewal. Read at start.'),
+      leaseHeartbeatMs: Int(10_000, 200, 200_000, 'How often a running chunk renews its lease (at most a third of the lease is used). Read at start.'),
+      statusCheckMs: Int(1_000, 100, 60_000, 'How often a running chunk re-reads its scan (cancel, pause, fail-fast, budgets). Read at start.'),
+      reconcileEveryMs: Int(30_000, 1_000, 3_600_000, 'How often pending chunks without a live lease are fed to the queue again. Read at start.'),
+    }),
   },
   { additionalProperties: false },
 );

@@ -16,6 +16,8 @@ interface Member {
   displayName: string;
   role: string;
   createdAt: string;
+  rawContent: boolean;
+  rawContentGrantedAt: string | null;
 }
 type Role = (typeof ORG_ROLES)[number];
 
@@ -59,7 +61,7 @@ describe('listing members', () => {
       seen.push(...page.items);
       cursor = page.nextCursor;
     } while (cursor);
-    expect(seen.find((item) => item.id === admin.id)).toEqual({ id: admin.id, email: admin.email, displayName: expect.stringMatching(/^Member /), role: 'admin', createdAt: expect.any(String) });
+    expect(seen.find((item) => item.id === admin.id)).toEqual({ id: admin.id, email: admin.email, displayName: expect.stringMatching(/^Member /), role: 'admin', createdAt: expect.any(String), rawContent: false, rawContentGrantedAt: null });
     expect(seen.find((item) => item.email === BOOTSTRAP_ADMIN.email)?.role).toBe('owner');
     expect(new Set(seen.map((item) => item.id)).size).toBe(seen.length);
   });

@@ -150,7 +150,7 @@ describe('embedded first start without bootstrap values', () => {
     expect(await superAdmins(first.container)).toBe(1);
     expect(orgs).toHaveLength(1);
     expect(orgs[0]!.slug).toBe('default');
-    expect(memberships).toEqual([{ orgId: orgs[0]!.id, role: 'owner' }]);
+    expect(memberships).toEqual([{ orgId: orgs[0]!.id, role: 'owner', rawContent: false }]);
   });
 
   it('writes the generated password to DATA_DIR/initial-admin-password (0600), matching the stored hash', async () => {
@@ -245,7 +245,7 @@ describe('first start with BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD', 
     expect(user.mustChangePassword).toBe(false);
     expect(await first.container.passwordHasher.verify(user.passwordHash!, BOOTSTRAP_PASSWORD)).toBe(true);
     expect(orgs.map((org) => org.slug)).toEqual(['default']);
-    expect(memberships).toEqual([{ orgId: orgs[0]!.id, role: 'owner' }]);
+    expect(memberships).toEqual([{ orgId: orgs[0]!.id, role: 'owner', rawContent: false }]);
     expect(await first.container.repos.users.findByEmail(first.container.db, DEFAULT_ADMIN)).toBeUndefined();
     expect(existsSync(path.join(stored.env.DATA_DIR!, INITIAL_PASSWORD_FILE))).toBe(false);
     expect(first.lines.some((line) => line.includes('created the platform admin from BOOTSTRAP_ADMIN_EMAIL'))).toBe(true);

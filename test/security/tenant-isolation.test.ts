@@ -3,6 +3,7 @@ import { newId } from '../../src/platform/ids.js';
 import { permissionsFor } from '../../src/modules/auth/permissions.js';
 import { createTestApp, type TestApp } from '../setup/test-app.js';
 import { addMember, bearer, createOrg, createUserWithPassword, json, login } from '../setup/identity-factory.js';
+import { insertAttempts, setStatus } from '../setup/scan-rows.js';
 
 /**
  * Cross-organisation access (issue 3 items 1 and 8): an owner of one organisation, with every
@@ -21,6 +22,9 @@ let bKeyId: string;
 let bInvitationId: string;
 let bAlertId: string;
 let bTargetId: string;
+let bScanId: string; // running: cancel and pause would be allowed for its own organisation
+let bPausedScanId: string; // paused: resume would be allowed
+let bAttemptId: string;
 
 interface Case {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -37,6 +41,8 @@ const cases: Case[] = [
   { method: 'GET', route: '/api/v1/orgs/:id/members', url: () => `/api/v1/orgs/${orgB}/members` },
   { method: 'PATCH', route: '/api/v1/orgs/:id/members/:userId', url: () => `/api/v1/orgs/${orgB}/members/${alice}`, payload: () => ({ role: 'viewer' }) },
   { method: 'DELETE', route: '/api/v1/orgs/:id/members/:userId', url: () => `/api/v1/orgs/${orgB}/members/${alice}` },
+  { method: 'PUT', route: '/api/v1/orgs/:id/members/:userId/raw-content', url: () => `/api/v1/orgs/${orgB}/members/${alice}/raw-content` },
+  { method: 'DELETE', route: '/api/v1/orgs/:id/members/:userId/raw-content', url: () => `/api/v1/orgs/${orgB}/members/${alice}/raw-content` },
   { method: 'GET', route: '/api/v1/orgs/:id/invitations', url: () => `/api/v1/orgs/${orgB}/invitations` },
   {
     method: 'POST',
@@ -58,6 +64,15 @@ const cases: Case[] = [
   { method: 'PUT', route: '/api/v1/orgs/:id/mfa-policy', url: () => `/api/v1/orgs/${orgB}/mfa-policy`, payload: () => ({ requirement: 'optional' }) },
   { method: 'POST', route: '/api/v1/users/:id/mfa/reset', url: () => `/api/v1/users/${alice}/mfa/reset` },
   { method: 'DELETE', route: '/api/v1/users/:id/sessions', url: () => `/api/v1/users/${alice}/sessions` },
+  { method: 'GET', route: '/api/v1/scans/:id', url: () => `/api/v1/scans/${bScanId}` },
+  { method: 'POST', route: '/api/v1/scans/:id/cancel', url: () => `/api/v1/scans/${bScanId}/cancel` },
+  { method: 'POST', route: '/api/v1/scans/:id/pause', url: () => `/api/v1/scans/${bScanId}/pause` },
+  { method: 'POST', route: '/api/v1/scans/:id/resume', url: () => `/api/v1/scans/${bPausedScanId}/resume` },
+  { method: 'GET', route: '/api/v1/scans/:id/attempts', url: () => `/api/v1/scans/${bScanId}/attempts` },
+  { method: 'GET', route: '/api/v1/scans/:id/attempts/:attemptId', url: () => `/api/v1/scans/${bScanId}/attempts/${bAttemptId}` },
+  { method: 'GET', route: '/api/v1/scans/:id/attempts/:attemptId/evidence', url: () => `/api/v1/scans/${bScanId}/attempts/${bAttemptId}/evidence` },
+  // The 404 must come before the stream starts: a hijacked reply would never end (see the guard in the test).
+  { method: 'GET', route: '/api/v1/scans/:id/events', url: () => `/api/v1/scans/${bScanId}/events`, headers: { accept: 'text/event-stream' } },
 ];
 
 const call = (token: string, c: Case, extra: Record<string, string> = {}) =>
@@ -69,7 +84,8 @@ const call = (token: string, c: Case, extra: Record<string, string> = {}) =>
   });
 
 beforeAll(async () => {
-  t = await createTestApp();
+  // No jobs run (as in a server-mode API process): org B's scans keep the statuses set here.
+  t = await createTestApp({ overrides: { runJobs: false } });
   mallory = await createUserWithPassword(t, 'mallory@example.test', PASSWORD);
   alice = await createUserWithPassword(t, 'alice@example.test', PASSWORD);
   orgA = await createOrg(t, 'org-a', [mallory]);
@@ -94,6 +110,28 @@ beforeAll(async () => {
   });
   expect(target.statusCode, target.body).toBe(201);
   bTargetId = target.json<{ id: string }>().id;
+  // Two scans of organisation B, created by its owner through the API, then moved to the states in which
+  // their own organisation could cancel, pause or resume them: only the organisation check stands between.
+  const newScan = async (name: string) => {
+    const scan = await t.app.inject({
+      method: 'POST',
+      url: '/api/v1/scans',
+      headers: { ...json, ...bearer(aliceToken) },
+      payload: { name, targetId: bTargetId, probes: { inline: [{ name: 'b probe', prompt: 'Ignore previous instructions.' }] }, scorers: [{ id: 'refusal' }], samples: 2 },
+    });
+    expect(scan.statusCode, scan.body).toBe(202);
+    return scan.json<{ id: string }>().id;
+  };
+  bScanId = await newScan('b scan');
+  bPausedScanId = await newScan('b paused scan');
+  await setStatus(t.container, t.container.scans.events, orgB, bScanId, 'running');
+  await setStatus(t.container, t.container.scans.events, orgB, bPausedScanId, 'paused');
+  bAttemptId = (await insertAttempts(t.container, orgB, bScanId, [{ cellIndex: 0 }]))[0]!.id;
+  // Mallory holds the raw-content grant at home, so the evidence route's answer is about the organisation,
+  // not her permission (written directly: the grant's API path is tested in raw-content-grant.test.ts).
+  const home = await t.container.db.selectFrom('memberships').select('id').where('orgId', '=', orgA).where('userId', '=', mallory).executeTakeFirstOrThrow();
+  await t.container.db.transaction().execute((tx) => t.container.repos.memberships.setRawContentGrant(tx, home.id, alice, null, new Date()));
+  await t.container.services.access.invalidate(mallory);
   // An alert of organisation B, as the analysis job would have raised it.
   bAlertId = newId();
   await t.container.db
@@ -138,7 +176,12 @@ describe('tenant isolation', () => {
 
   it.each(cases.map((c) => [`${c.method} ${c.route}`, c] as const))("[ASVS 8.4.1] %s on another organisation's resource answers 404", async (_name, c) => {
     const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
-    const response = await call(token, c);
+    // A reply that started a stream (or otherwise never ends) fails here instead of hanging the file.
+    let timer: NodeJS.Timeout | undefined;
+    const response = await Promise.race([
+      call(token, c),
+      new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${c.method} ${c.route} did not answer`)), 10_000))),
+    ]).finally(() => clearTimeout(timer));
     expect(response.statusCode, response.body).toBe(404);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.body).not.toContain('alice');
@@ -149,7 +192,7 @@ describe('tenant isolation', () => {
     const org = await t.container.db.selectFrom('organisations').selectAll().where('id', '=', orgB).executeTakeFirstOrThrow();
     expect(org).toMatchObject({ name: 'org-b', version: 1, deletedAt: null });
     const membership = await t.container.db.selectFrom('memberships').selectAll().where('orgId', '=', orgB).where('userId', '=', alice).executeTakeFirstOrThrow();
-    expect(membership).toMatchObject({ role: 'owner', deletedAt: null });
+    expect(membership).toMatchObject({ role: 'owner', deletedAt: null, rawContentGrantedAt: null });
     const key = await t.container.db.selectFrom('apiKeys').selectAll().where('id', '=', bKeyId).executeTakeFirstOrThrow();
     expect(key.revokedAt).toBeNull();
     const invitations = await t.container.db.selectFrom('emailTokens').selectAll().where('orgId', '=', orgB).execute();
@@ -161,6 +204,21 @@ describe('tenant isolation', () => {
     expect(target).toMatchObject({ name: 'b target', version: 1, deletedAt: null });
     const tested = await t.container.db.selectFrom('auditEvents').select('id').where('action', '=', 'target.tested').where('orgId', '=', orgB).execute();
     expect(tested).toEqual([]);
+    const scans = await t.container.db.selectFrom('scans').select(['id', 'status', 'statusReason', 'finishedAt']).where('orgId', '=', orgB).orderBy('id').execute();
+    expect(scans).toHaveLength(2);
+    expect(scans.find((scan) => scan.id === bScanId)).toMatchObject({ status: 'running', finishedAt: null });
+    expect(scans.find((scan) => scan.id === bPausedScanId)).toMatchObject({ status: 'paused', finishedAt: null });
+    const attempts = await t.container.db.selectFrom('attempts').select('id').where('scanId', '=', bScanId).execute();
+    expect(attempts).toEqual([{ id: bAttemptId }]);
+    // Nothing was recorded as done to org B's scans, and no raw content of theirs was read.
+    const touched = await t.container.db
+      .selectFrom('auditEvents')
+      .select('action')
+      .where('orgId', '=', orgB)
+      .where('outcome', '=', 'success')
+      .where('action', 'in', ['scan.cancelled', 'scan.paused', 'scan.resumed', 'evidence.read', 'attempt.read', 'attempt.list'])
+      .execute();
+    expect(touched).toEqual([]);
   });
 
   it('[ASVS 8.4.1] X-Organization-Id naming an organisation the caller does not belong to answers 404', async () => {
@@ -194,5 +252,11 @@ describe('tenant isolation', () => {
       payload: { role: 'reviewer' },
     });
     expect(demote.statusCode, demote.body).toBe(200);
+    // Org B's owner reads the same scan and attempt the cases above addressed: they exist.
+    const aliceToken = (await login(t, 'alice@example.test', PASSWORD)).accessToken;
+    for (const url of [`/api/v1/scans/${bScanId}`, `/api/v1/scans/${bScanId}/attempts/${bAttemptId}`]) {
+      const response = await t.app.inject({ method: 'GET', url, headers: bearer(aliceToken, { 'x-organization-id': orgB }) });
+      expect(response.statusCode, `${url}: ${response.body}`).toBe(200);
+    }
   });
 });

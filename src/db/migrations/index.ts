@@ -11,6 +11,8 @@ import * as auditAlerts from './2026-11-28T0009-audit-alerts.js';
 import * as targets from './2026-11-28T0010-targets.js';
 import * as mfa from './2026-11-28T0011-mfa.js';
 import * as passkeys from './2026-11-28T0012-passkeys.js';
+import * as scans from './2026-11-28T0013-scans.js';
+import * as rawContentGrant from './2026-11-28T0014-raw-content-grant.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -29,4 +31,6 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0010-targets': targets,
   '2026-11-28T0011-mfa': mfa,
   '2026-11-28T0012-passkeys': passkeys,
+  '2026-11-28T0013-scans': scans,
+  '2026-11-28T0014-raw-content-grant': rawContentGrant,
 };

@@ -126,11 +126,11 @@ describe('alert rules', () => {
 
   it('privilege changes: one alert each, in the organisation of the change', async () => {
     const h = harness(ruleOf('privilege-change'));
-    for (const action of ['user.role.changed', 'user.platform-role.changed', 'user.disabled', 'user.enabled', 'user.deleted']) {
+    for (const action of ['user.role.changed', 'user.platform-role.changed', 'user.disabled', 'user.enabled', 'user.deleted', 'member.raw-content.granted']) {
       const alert = await h.feed(1, { action, actorType: 'user', actorId: 'admin-1', orgId: 'org-a', resourceId: 'm-1', outcome: 'success' });
       expect(alert?.orgId).toBe('org-a');
     }
-    expect(new Set(h.raised.map((entry) => entry.groupKey)).size).toBe(5);
+    expect(new Set(h.raised.map((entry) => entry.groupKey)).size).toBe(6);
     expect(await h.feed(2, { action: 'user.role.changed', outcome: 'denied' })).toBeUndefined();
     expect(await h.feed(3, { action: 'user.profile.updated', outcome: 'success' })).toBeUndefined();
   });

@@ -118,13 +118,15 @@ export function burstRule(spec: {
   };
 }
 
-const SENSITIVE_READS: readonly AuditAction[] = ['finding.read', 'finding.list', 'attempt.read', 'evidence.read'];
+const SENSITIVE_READS: readonly AuditAction[] = ['finding.read', 'finding.list', 'attempt.read', 'attempt.list', 'evidence.read'];
 const PRIVILEGE_CHANGES: ReadonlySet<string> = new Set<AuditAction>([
   'user.role.changed',
   'user.platform-role.changed',
   'user.disabled',
   'user.enabled',
   'user.deleted',
+  // Seeing raw attack content is the most sensitive grant there is.
+  'member.raw-content.granted',
 ]);
 
 const isFailedLogin = (event: AnalysedEvent) => event.action === 'auth.login.failed';

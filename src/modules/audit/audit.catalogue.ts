@@ -60,6 +60,9 @@ export const AUDIT_ACTIONS = {
   'member.list': { kind: 'read', resource: 'membership' },
   'user.role.changed': { kind: 'write', resource: 'membership' },
   'member.removed': { kind: 'write', resource: 'membership' },
+  // The raw-content grant of a membership (issue 6 §4): given and taken away by owners only.
+  'member.raw-content.granted': { kind: 'write', resource: 'membership' },
+  'member.raw-content.revoked': { kind: 'write', resource: 'membership' },
   'invitation.created': { kind: 'write', resource: 'invitation' },
   'invitation.list': { kind: 'read', resource: 'invitation' },
   'invitation.revoked': { kind: 'write', resource: 'invitation' },
@@ -91,11 +94,18 @@ export const AUDIT_ACTIONS = {
   'passkey.removed': { kind: 'write', resource: 'passkey' },
   'mfa.policy.updated': { kind: 'write', resource: 'org' },
 
+  // Scans (issue 6): creating one sends traffic to a target; the lifecycle actions change what runs.
+  'scan.created': { kind: 'write', resource: 'scan' },
+  'scan.cancelled': { kind: 'write', resource: 'scan' },
+  'scan.paused': { kind: 'write', resource: 'scan' },
+  'scan.resumed': { kind: 'write', resource: 'scan' },
 
   // Findings, attempts and evidence (issue 6 onwards): reads are sensitive and watched for volume.
   'finding.list': { kind: 'read', resource: 'finding' },
   'finding.read': { kind: 'read', resource: 'finding' },
   'attempt.read': { kind: 'read', resource: 'attempt' },
+  // A page of a scan's attempts (metadata only): the resource is the scan.
+  'attempt.list': { kind: 'read', resource: 'scan' },
   'evidence.read': { kind: 'read', resource: 'evidence' },
 
   // Policy.

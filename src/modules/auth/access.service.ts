@@ -13,7 +13,8 @@ export interface UserGrants {
   mustChangePassword: boolean;
   /** Epoch ms of the last credential change; tokens issued before it are refused. */
   credentialsChangedAtMs: number | null;
-  memberships: Array<{ orgId: string; role: OrgRole }>;
+  /** `rawContent`: this membership holds the raw-content grant (per organisation, never per user). */
+  memberships: Array<{ orgId: string; role: OrgRole; rawContent?: boolean }>;
   /** MFA facts (issue 8 §5): whether a factor is enrolled, and each organisation's policy for the user. */
   mfa?: UserMfaGrants;
 }
@@ -91,7 +92,8 @@ export function createAccessService(deps: {
       return {
         orgId: membership?.orgId ?? null,
         orgRole,
-        permissions: permissionsFor({ orgRole, platformRole: grants.platformRole }),
+        // The raw-content grant of the membership acted in only: another organisation's grant lends nothing.
+        permissions: permissionsFor({ orgRole, platformRole: grants.platformRole, rawContent: membership?.rawContent === true }),
         mustChangePassword: grants.mustChangePassword,
         credentialsChangedAtMs: grants.credentialsChangedAtMs,
         mfa: mfaStateOf(grants.mfa),

@@ -57,6 +57,49 @@ export const membersRoutes: FastifyPluginAsyncTypebox<MembersRouteDeps> = async 
     },
   );
 
+  // The raw-content grant (issue 6 §4) is a sub-resource of the membership: PUT gives it, DELETE takes it
+  // away, so each direction is its own audited action. members:manage admits owners and admins; the
+  // service lets owners only through. Either way the member's cached grants are dropped at once.
+  const rawContentGranting = errorResponse('Not an owner of this organisation, your own membership, or an API key (`raw_content_not_grantable`, `own_raw_content_grant`).');
+  app.put(
+    '/orgs/:id/members/:userId/raw-content',
+    {
+      config: { access: { permission: 'members:manage' }, audit: { action: 'member.raw-content.granted', orgParam: 'id', resourceParam: 'userId' }, stepUp: true },
+      schema: {
+        tags: ['organisations'],
+        summary: 'Give a member the raw-content grant (reading raw prompts, responses and evidence); owners only, never to themselves',
+        params: MemberParams,
+        response: { 200: MemberSchema, 403: rawContentGranting },
+      },
+    },
+    async (request, reply) => {
+      const member = await runWrite(request, reply, { status: 200 }, (tx) => members.setRawContent(tx, request.principal!, request.params.id, request.params.userId, true));
+      await membershipChanged(request.params.userId);
+      return member;
+    },
+  );
+
+  app.delete(
+    '/orgs/:id/members/:userId/raw-content',
+    {
+      config: { access: { permission: 'members:manage' }, audit: { action: 'member.raw-content.revoked', orgParam: 'id', resourceParam: 'userId' }, stepUp: true },
+      schema: {
+        tags: ['organisations'],
+        summary: 'Take the raw-content grant away from a member; owners only',
+        params: MemberParams,
+        response: { 204: Type.Null(), 403: rawContentGranting },
+      },
+    },
+    async (request, reply) => {
+      await runWrite(request, reply, { status: 204 }, async (tx) => {
+        await members.setRawContent(tx, request.principal!, request.params.id, request.params.userId, false);
+        return null;
+      });
+      await membershipChanged(request.params.userId);
+      return null;
+    },
+  );
+
   app.delete(
     '/orgs/:id/members/:userId',
     {

@@ -13,6 +13,8 @@ export const MemberSchema = Type.Object(
     displayName: Type.String(),
     role: OrgRoleSchema,
     createdAt: Timestamp(),
+    rawContent: Type.Boolean({ description: 'Whether this membership holds the raw-content grant (reading prompts, responses and evidence).' }),
+    rawContentGrantedAt: Type.Union([Timestamp(), Type.Null()], { description: 'When the raw-content grant was given; null when not held.' }),
   },
   { title: 'Member', additionalProperties: false },
 );

@@ -17,17 +17,31 @@ export interface MemberView {
   displayName: string;
   role: OrgRole;
   createdAt: string;
+  rawContent: boolean;
+  rawContentGrantedAt: string | null;
+}
+
+/** A membership row as the views need it. */
+interface MemberRow {
+  userId: string;
+  role: OrgRole;
+  createdAt: Date;
+  rawContentGrantedAt: Date | null;
 }
 
 const notGrantable = () =>
   new AppError(403, 'role_not_grantable', { detail: 'Your role does not allow giving or taking away this role.' });
+const rawContentNotGrantable = () =>
+  new AppError(403, 'raw_content_not_grantable', { detail: 'Only an owner of this organisation gives or takes away the raw-content grant.' });
 const lastOwner = () => errors.conflict('last_owner', 'The organisation would have no owner left; make someone else owner first.');
-const toMemberView = (user: { id: string; email: string; displayName: string }, member: { role: OrgRole; createdAt: Date }): MemberView => ({
+const toMemberView = (user: { id: string; email: string; displayName: string }, member: Omit<MemberRow, 'userId'>): MemberView => ({
   id: user.id,
   email: user.email,
   displayName: user.displayName,
   role: member.role,
   createdAt: member.createdAt.toISOString(),
+  rawContent: member.rawContentGrantedAt !== null,
+  rawContentGrantedAt: member.rawContentGrantedAt?.toISOString() ?? null,
 });
 
 /** Lower index is more power (ORG_ROLES is ordered). */
@@ -48,7 +62,7 @@ export function createMembersService(deps: {
   db: Db;
   clock: Pick<Clock, 'now'>;
   orgsRepo: Pick<OrgsRepo, 'findForMember'>;
-  membershipsRepo: Pick<MembershipsRepo, 'listForOrg' | 'findLive' | 'lockLive' | 'lockOwners' | 'setRole' | 'softDelete'>;
+  membershipsRepo: Pick<MembershipsRepo, 'listForOrg' | 'findLive' | 'lockLive' | 'lockOwners' | 'setRole' | 'softDelete' | 'setRawContentGrant'>;
   usersRepo: Pick<UsersRepo, 'findManyByIds'>;
 }) {
   const managesAllOrgs = (principal: Principal) => principal.permissions.has(MANAGE_ALL_ORGS);
@@ -66,7 +80,7 @@ export function createMembersService(deps: {
     return own.role;
   }
 
-  async function viewOf(executor: Db | Tx, member: { userId: string; role: OrgRole; createdAt: Date }): Promise<MemberView> {
+  async function viewOf(executor: Db | Tx, member: MemberRow): Promise<MemberView> {
     const [user] = await deps.usersRepo.findManyByIds(executor, [member.userId]);
     if (!user) throw errors.notFound('member');
     return toMemberView(user, member);
@@ -125,6 +139,30 @@ export function createMembersService(deps: {
       if (actor !== undefined && !canGrantRole(actor, member.role)) throw notGrantable();
       if (member.role === 'owner' && !owners.some((id) => id !== userId)) throw lastOwner();
       await deps.membershipsRepo.softDelete(tx, member.id, principal.userId ?? null, deps.clock.now());
+    },
+
+    /**
+     * Gives (`granted`) or takes away the member's raw-content grant: reading raw attack content is the
+     * most sensitive access there is, so only an owner of this organisation by membership decides it (not
+     * an admin, and not a platform super-admin acting from outside), nobody grants it to themselves (a
+     * second owner must), and giving it needs a signed-in person, not an API key. Owners are locked first,
+     * as every membership writer does, so a concurrent demotion of the actor is seen.
+     */
+    async setRawContent(tx: Tx, principal: Principal, orgId: string, userId: string, granted: boolean): Promise<MemberView> {
+      await requireOrg(tx, principal, orgId);
+      const owners = await deps.membershipsRepo.lockOwners(tx, orgId);
+      if (granted && principal.type !== 'user') throw errors.forbidden('The raw-content grant is given by a signed-in owner, not by an API key.');
+      if (!principal.userId || !owners.includes(principal.userId)) throw rawContentNotGrantable();
+      if (granted && userId === principal.userId) {
+        throw new AppError(403, 'own_raw_content_grant', { detail: 'You cannot give yourself the raw-content grant; another owner must.' });
+      }
+      const member = await deps.membershipsRepo.lockLive(tx, orgId, userId);
+      if (!member) throw errors.notFound('member');
+      // Granting again keeps the first grant's time and author (the audit trail has every call).
+      if (granted === (member.rawContentGrantedAt !== null)) return viewOf(tx, member);
+      const now = deps.clock.now();
+      await deps.membershipsRepo.setRawContentGrant(tx, member.id, granted ? principal.userId : null, principal.userId, now);
+      return viewOf(tx, { ...member, rawContentGrantedAt: granted ? now : null });
     },
   };
 }

@@ -13,17 +13,21 @@ export function createMembershipsRepo() {
         .executeTakeFirstOrThrow();
     },
 
-    /** The user's live memberships in live organisations: a deleted organisation grants nothing. */
-    async listForUser(executor: Db | Tx, userId: string) {
-      return executor
+    /**
+     * The user's live memberships in live organisations (a deleted organisation grants nothing), each with
+     * whether it holds the raw-content grant: the grant is per membership, never per user.
+     */
+    async listForUser(executor: Db | Tx, userId: string): Promise<Array<{ orgId: string; role: OrgRole; rawContent: boolean }>> {
+      const rows = await executor
         .selectFrom('memberships')
         .innerJoin('organisations', 'organisations.id', 'memberships.orgId')
-        .select(['memberships.orgId', 'memberships.role'])
+        .select(['memberships.orgId', 'memberships.role', 'memberships.rawContentGrantedAt'])
         .where('memberships.userId', '=', userId)
         .where('memberships.deletedAt', 'is', null)
         .where('organisations.deletedAt', 'is', null)
         .orderBy('memberships.orgId')
         .execute();
+      return rows.map((row) => ({ orgId: row.orgId, role: row.role, rawContent: row.rawContentGrantedAt !== null }));
     },
 
     /** The user's live organisations with their role there (what a profile shows), in id order. */
@@ -44,7 +48,7 @@ export function createMembershipsRepo() {
     async listForOrg(executor: Db | Tx, orgId: string, limit: number, afterId: string | undefined) {
       let query = executor
         .selectFrom('memberships')
-        .select(['id', 'userId', 'role', 'createdAt'])
+        .select(['id', 'userId', 'role', 'createdAt', 'rawContentGrantedAt'])
         .where('orgId', '=', orgId)
         .where('deletedAt', 'is', null);
       if (afterId) query = query.where('id', '>', afterId);
@@ -60,7 +64,7 @@ export function createMembershipsRepo() {
     async findLive(executor: Db | Tx, orgId: string, userId: string) {
       return executor
         .selectFrom('memberships')
-        .select(['id', 'userId', 'role', 'createdAt'])
+        .select(['id', 'userId', 'role', 'createdAt', 'rawContentGrantedAt'])
         .where('orgId', '=', orgId)
         .where('userId', '=', userId)
         .where('deletedAt', 'is', null)
@@ -71,7 +75,7 @@ export function createMembershipsRepo() {
     async lockLive(tx: Tx, orgId: string, userId: string) {
       return tx
         .selectFrom('memberships')
-        .select(['id', 'userId', 'role', 'createdAt'])
+        .select(['id', 'userId', 'role', 'createdAt', 'rawContentGrantedAt'])
         .where('orgId', '=', orgId)
         .where('userId', '=', userId)
         .where('deletedAt', 'is', null)
@@ -129,6 +133,22 @@ export function createMembershipsRepo() {
       await tx
         .updateTable('memberships')
         .set((eb) => ({ role, updatedAt: now, updatedBy: actorId, version: eb('version', '+', 1) }))
+        .where('id', '=', id)
+        .where('deletedAt', 'is', null)
+        .execute();
+    },
+
+    /** Gives (`grantedBy` set) or takes away (null) the membership's raw-content grant; both columns move together. */
+    async setRawContentGrant(tx: Tx, id: string, grantedBy: string | null, actorId: string | null, now: Date) {
+      await tx
+        .updateTable('memberships')
+        .set((eb) => ({
+          rawContentGrantedAt: grantedBy ? now : null,
+          rawContentGrantedBy: grantedBy,
+          updatedAt: now,
+          updatedBy: actorId,
+          version: eb('version', '+', 1),
+        }))
         .where('id', '=', id)
         .where('deletedAt', 'is', null)
         .execute();

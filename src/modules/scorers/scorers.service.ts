@@ -1,6 +1,6 @@
 import { Value } from 'typebox/value';
 import type { Principal } from '../../http/principal.js';
-import { AppError, errors, isAppError } from '../../platform/errors.js';
+import { AppError, errors, isAppError, type FieldError } from '../../platform/errors.js';
 import type { AuditContext, AuditRecorder } from '../audit/audit.recorder.js';
 import type { JudgeTransport } from './judge.js';
 import { SCORERS, scorerById } from './scorer.registry.js';
@@ -39,16 +39,20 @@ export function createScorerService(deps: { judge: () => JudgeTransport; audit: 
     };
   }
 
-  function checkedParams(config: ScorerConfig) {
+  /** Every problem of one configured scorer, with JSON pointers under `at` (a preview's `/scorer`, a plan's `/scorers/2`). */
+  function validate(config: ScorerConfig, at: string): FieldError[] {
     const scorer = scorerById(config.id);
-    if (!scorer) throw errors.validation([{ in: 'body', pointer: '/scorer/id', detail: 'Unknown scorer.' }]);
-    if (config.params === undefined && scorer.paramsRequired) throw errors.validation([{ in: 'body', pointer: '/scorer/params', detail: 'This scorer needs parameters.' }]);
+    if (!scorer) return [{ in: 'body', pointer: `${at}/id`, detail: 'Unknown scorer.' }];
+    if (config.params === undefined && scorer.paramsRequired) return [{ in: 'body', pointer: `${at}/params`, detail: 'This scorer needs parameters.' }];
     const params = Value.Default(scorer.params, structuredClone(config.params ?? {}));
-    const problems = [...Value.Errors(scorer.params, params)].slice(0, 20);
-    if (problems.length > 0) {
-      throw errors.validation(problems.map((problem) => ({ in: 'body', pointer: `/scorer/params${problem.instancePath}`, detail: problem.message })));
-    }
-    return { scorer, params };
+    return [...Value.Errors(scorer.params, params)].slice(0, 20).map((problem) => ({ in: 'body', pointer: `${at}/params${problem.instancePath}`, detail: problem.message }));
+  }
+
+  function checkedParams(config: ScorerConfig) {
+    const problems = validate(config, '/scorer');
+    if (problems.length > 0) throw errors.validation(problems);
+    const scorer = scorerById(config.id)!;
+    return { scorer, params: Value.Default(scorer.params, structuredClone(config.params ?? {})) };
   }
 
   /** Scores one response; throws only for the caller's mistakes (4xx), otherwise always a result. */
@@ -95,7 +99,7 @@ export function createScorerService(deps: { judge: () => JudgeTransport; audit: 
     }
   }
 
-  return { list, score, preview };
+  return { list, validate, score, preview };
 }
 
 const withSafety = (result: ScoreResult) => ({ ...result, countsAsSafe: countsAsSafe(result.verdict) });

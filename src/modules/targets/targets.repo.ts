@@ -13,17 +13,9 @@ export interface CredentialMeta {
   fingerprint: string;
 }
 
-export interface NewTargetVersion {
-  id: string;
-  orgId: string;
-  targetId: string;
-  number: number;
-  kind: TargetKind;
-  config: unknown;
-  limits: TargetLimits;
+export interface NewTargetVersion extends Omit<TargetVersionRow, 'createdAt' | 'createdBy'> {
   /** Header name (lower case) → secret value; empty: none. */
   credentials: Record<string, string>;
-  credentialMeta: CredentialMeta[];
 }
 
 /** A version as read: configuration decrypted, credentials left out (credentialsOf reads them). */

@@ -1,0 +1,83 @@
+import type { Clock } from './platform/clock.js';
+import type { FieldCipher } from './platform/crypto/index.js';
+import type { Db } from './platform/db/database.js';
+import type { Logger } from './platform/logger.js';
+import { PermanentJobError, type JobQueue } from './platform/queue/index.js';
+import type { Store } from './platform/stores/index.js';
+import type { ConverterService } from './modules/converters/converters.service.js';
+import { loadStarterCatalogue } from './modules/probes/probe-catalogue.js';
+import type { ScorerService } from './modules/scorers/scorers.service.js';
+import type { TargetsService } from './modules/targets/targets.service.js';
+import type { SendToVersion, VersionInfoLoader } from './modules/scans/cell-runner.js';
+import { createChunkExecutor, type ChunkExecutorOptions } from './modules/scans/chunk-executor.js';
+import { createScanEventHub, createScanEventLog, createScanEventReader } from './modules/scans/scan-events.js';
+import { createScanEventStreams } from './modules/scans/scan-events.routes.js';
+import { createAttemptsQueryRepo } from './modules/scans/attempts-query.repo.js';
+import { createAttemptsService } from './modules/scans/attempts.service.js';
+import { createScanReconciler } from './modules/scans/scan-reconciler.js';
+import { createScansRepo } from './modules/scans/scans.repo.js';
+import { createScansService } from './modules/scans/scans.service.js';
+
+/**
+ * Wires the scan engine (issue 6): the probe starter set, the scans service (plans, lifecycle,
+ * the chunk outbox), the event log, the chunk executor that runs `scan.run-chunk` jobs and the
+ * reconciler behind `scan.reconcile`. The job definitions (scans.jobs.ts) are registered before this
+ * module exists and reach it through getters, because the executor needs targets and scorers, which
+ * the container builds after the queue.
+ */
+export function createScansModule(deps: {
+  db: Db;
+  cipher: FieldCipher;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  queue: Pick<JobQueue, 'enqueue'>;
+  targets: Pick<TargetsService, 'get'>;
+  scorers: Pick<ScorerService, 'score' | 'validate'>;
+  /** The one converter service (the preview route uses it too). */
+  converters: ConverterService;
+  /** The send path to a FROZEN target version and what the executor must know of it (targets module). */
+  sendToVersion: SendToVersion;
+  versionInfo: VersionInfoLoader;
+  executorOptions?: Partial<ChunkExecutorOptions>;
+}) {
+  const { db, cipher, store, clock, logger } = deps;
+  const probes = loadStarterCatalogue();
+  const { converters } = deps;
+  const scansRepo = createScansRepo({ db, cipher });
+  const events = createScanEventLog({ store, logger });
+  const service = createScansService({ db, scansRepo, targets: deps.targets, probes, converters, scorers: deps.scorers, events, queue: deps.queue, clock, logger });
+  const reconciler = createScanReconciler({ scansRepo, enqueueChunk: service.enqueueChunk, clock, logger });
+  const executor = createChunkExecutor({
+    db,
+    cipher,
+    store,
+    events,
+    clock,
+    logger,
+    async loadPlan(orgId, scanId) {
+      const plan = await service.loadPlan(orgId, scanId);
+      // The scan row is gone or belongs to no such organisation: retrying cannot help.
+      if (!plan) throw new PermanentJobError(`Scan ${scanId} has no plan in organisation ${orgId}.`);
+      return plan;
+    },
+    sendToVersion: deps.sendToVersion,
+    versionInfo: deps.versionInfo,
+    converters,
+    scorers: deps.scorers,
+    ...(deps.executorOptions ? { options: deps.executorOptions } : {}),
+  });
+  // Reads (S3): attempts and evidence, and the event streams (one store subscription per process).
+  const attemptsQuery = createAttemptsQueryRepo({ db, cipher });
+  const attempts = createAttemptsService({ attemptsRepo: attemptsQuery });
+  const eventStreams = createScanEventStreams({
+    hub: createScanEventHub({ store }),
+    reader: createScanEventReader({ db }),
+    scans: attemptsQuery,
+    store,
+    logger,
+  });
+  return { probes, converters, service, events, reconciler, executor, repo: scansRepo, attempts, eventStreams };
+}
+
+export type ScansModule = ReturnType<typeof createScansModule>;
