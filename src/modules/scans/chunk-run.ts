@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ScanStatus } from '../../db/schema.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Logger } from '../../platform/logger.js';
@@ -28,6 +29,8 @@ export function createChunkRun(deps: {
 }) {
   const { scan, chunk } = deps;
   const cells = new AbortController();
+  // Every cell in flight listens to it (up to the target's 256 in flight, a few listeners each).
+  setMaxListeners(1024, cells.signal);
   let stopReason: StopReason | undefined;
   let startedAt = scan.startedAt;
   let checking = false;

@@ -48,11 +48,18 @@ export function createScorerService(deps: { judge: () => JudgeTransport; audit: 
     return [...Value.Errors(scorer.params, params)].slice(0, 20).map((problem) => ({ in: 'body', pointer: `${at}/params${problem.instancePath}`, detail: problem.message }));
   }
 
+  // A scan scores every cell with the same few config objects: each is checked once, not once per cell.
+  const checked = new WeakMap<ScorerConfig, { scorer: NonNullable<ReturnType<typeof scorerById>>; params: unknown }>();
+
   function checkedParams(config: ScorerConfig) {
+    const known = checked.get(config);
+    if (known) return known;
     const problems = validate(config, '/scorer');
     if (problems.length > 0) throw errors.validation(problems);
     const scorer = scorerById(config.id)!;
-    return { scorer, params: Value.Default(scorer.params, structuredClone(config.params ?? {})) };
+    const result = { scorer, params: Value.Default(scorer.params, structuredClone(config.params ?? {})) };
+    checked.set(config, result);
+    return result;
   }
 
   /** Scores one response; throws only for the caller's mistakes (4xx), otherwise always a result. */

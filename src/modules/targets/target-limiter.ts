@@ -18,6 +18,9 @@ import { TargetCallError, type SendOnce, type TargetCallResult, type TargetExcha
  * A store outage rejects the call with the store's 503 AppError (fail closed: no unlimited traffic).
  */
 
+// Ending a private timer needs no DOMException (an abort without a reason builds one, with a stack, each time).
+const CLEARED = new Error('timer cleared');
+
 /** A store with just what the limiter uses. */
 export type LimiterStore = Pick<Store, 'consumeRate' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'raiseFloor' | 'floorRemainingMs'>;
 
@@ -194,7 +197,7 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
     } catch (error) {
       return { error, timedOut };
     } finally {
-      timerDone.abort();
+      timerDone.abort(CLEARED);
       signal?.removeEventListener('abort', forward);
     }
   };
@@ -231,7 +234,7 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
             attempts += 1;
             outcome = await attempt(send, limits.timeoutMs, signal);
           } finally {
-            renewal.abort();
+            renewal.abort(CLEARED);
             await renewing;
             await store.releaseLease(keys.lease, token).catch((error: unknown) => logger?.warn({ leaseKey: keys.lease, err: errorOf(error) }, 'target lease release failed; it lapses by TTL'));
           }

@@ -70,8 +70,10 @@ const DEFAULT_REQUEST_LIMIT_BYTES = 10 * 1024 * 1024;
 const MAX_URL_LENGTH = 8192;
 const MAX_HEADERS = 100;
 const MAX_RESPONSE_HEADER_BYTES = 16 * 1024;
-const MAX_SOCKETS_PER_HOST = 32;
-const MAX_SOCKETS_TOTAL = 256;
+// A target may allow up to 256 exchanges in flight (targets.schemas.ts): a lower per-host socket cap would
+// silently queue the rest inside the agent, and the limiter's in-flight maximum would be a lie.
+const MAX_SOCKETS_PER_HOST = 256;
+const MAX_SOCKETS_TOTAL = 1024;
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 // Framing and connection headers are the client's business: letting callers set them would allow
 // request smuggling or a virtual-host switch behind the checked address.
