@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_TARGET_LIMITS, type SendOnce, type TargetLimits } from '../../src/modules/targets/target-call.js';
@@ -9,6 +7,7 @@ import { createMemoryStore } from '../../src/platform/stores/memory-store.js';
 import { createRedisStore } from '../../src/platform/stores/redis-store.js';
 import { startOpenAiMock, type MockServer } from '../fakes/openai-mock.js';
 import { redisUrl, uniqueName } from '../setup/environment.js';
+import { startJsonLinesProcess } from '../setup/json-lines-process.js';
 import { deleteRedisKeys } from '../setup/wait.js';
 import { floorViolations, observeStore, runLoad, type FloorRaise, type LoadReport } from './fixtures/limiter-load.js';
 
@@ -19,7 +18,6 @@ import { floorViolations, observeStore, runLoad, type FloorRaise, type LoadRepor
  * The mock's own counters prove the in-flight cap; its arrival times against the floor raises prove that
  * no request came earlier than a Retry-After allowed (exactly, see floorViolations).
  */
-const root = path.resolve(import.meta.dirname, '../..');
 const WORKER = 'test/integration/fixtures/limiter-worker.ts';
 const CALLS_PER_PROCESS = 40;
 const LEASE_TTL_MS = 3_000;
@@ -99,38 +97,7 @@ describe('embedded mode: two limiters on one memory store', () => {
 });
 
 /** A worker process and the JSON events it prints. */
-function startWorker(config: Record<string, unknown>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', LIMITER_WORKER_CONFIG: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let pending = '';
-  const events: Array<Record<string, unknown>> = [];
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stdout!.on('data', (chunk: Buffer) => {
-    pending += chunk.toString();
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) events.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  // Resolves with the named event; fails (never hangs) if the worker exits or fails first.
-  const event = async (name: string, timeoutMs = 20_000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = events.find((candidate) => candidate.event === name);
-      if (found) return found;
-      const failed = events.find((candidate) => candidate.event === 'failed');
-      if (failed || child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`worker gave no '${name}': ${JSON.stringify(failed ?? events)} ${output}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  };
-  return { child, exited, event };
-}
+const startWorker = (config: Record<string, unknown>) => startJsonLinesProcess(WORKER, { LIMITER_WORKER_CONFIG: JSON.stringify(config) });
 
 describe.runIf(Boolean(redisUrl()))('server mode: two processes on Redis', () => {
   const url = redisUrl()!;
