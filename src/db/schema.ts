@@ -1,5 +1,18 @@
-import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 import type { CommonColumns } from '../platform/db/common-columns.js';
+import type {
+  AuditAlertDeliveriesTable,
+  AuditAlertsTable,
+  AuditAnalysisCursorsTable,
+  AuditAnalysisIpFailuresTable,
+  AuditCheckpointsTable,
+  AuditEventsTable,
+  AuditSigningKeysTable,
+} from './audit-tables.js';
+import type { AttemptsTable, ScanChunksTable, ScanEventsTable, ScansTable, TargetsTable, TargetVersionsTable } from './red-team-tables.js';
+
+export * from './audit-tables.js';
+export * from './red-team-tables.js';
 
 /**
  * The database as Kysely sees it (camelCase; CamelCasePlugin maps to the snake_case columns the
@@ -168,124 +181,6 @@ export interface MailOutboxTable {
   sentAt: Date | null;
 }
 
-/**
- * Audit events (ADR 0007): append-only; `seq` and `hash` are set once by the sealer. `clientIp` and
- * `userAgent` are envelopes; `changedFields` holds field names, never values.
- */
-export interface AuditEventsTable {
-  id: string;
-  occurredAt: Date;
-  actorType: 'user' | 'api-key' | 'oauth-client' | 'system' | 'anonymous';
-  actorId: string | null;
-  actorUserId: string | null;
-  orgId: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  subjectIndex: Buffer | null;
-  outcome: 'success' | 'denied' | 'error';
-  statusCode: number | null;
-  requestId: string | null;
-  clientIp: Buffer | null;
-  userAgent: Buffer | null;
-  changedFields: ColumnType<string[], string | undefined, never>;
-  detail: ColumnType<Record<string, unknown>, string | undefined, never>;
-  /** Position in the chain (int8, read as a number by both adapters); null until sealed. */
-  seq: ColumnType<number | null, never, number>;
-  hash: ColumnType<Buffer | null, never, Buffer>;
-}
-
-/** An audit event as stored and read back (envelopes still sealed): the shape every audit row type narrows. */
-export type StoredAuditEvent = Selectable<AuditEventsTable>;
-
-/** Signed head hashes of the audit chain (append-only). */
-export interface AuditCheckpointsTable {
-  seq: ColumnType<number, number, never>;
-  headHash: Buffer;
-  keyVersion: number;
-  signature: Buffer;
-  signedAt: Date;
-}
-
-/** Public halves of the audit signing keys, kept after a key retires so old checkpoints verify. */
-export interface AuditSigningKeysTable {
-  version: number;
-  publicKey: Buffer;
-  createdAt: Date;
-}
-
-export type AuditAlertSeverity = 'low' | 'medium' | 'high' | 'critical';
-
-/** An alert raised by an analysis rule (issue 4 item 4); only the acknowledgement columns ever change. */
-export interface AuditAlertsTable {
-  id: string;
-  orgId: string | null;
-  rule: string;
-  severity: AuditAlertSeverity;
-  /** Ids and counts only, never personal data. */
-  summary: string;
-  groupKey: string;
-  dedupeKey: string;
-  triggeredAt: Date;
-  firstSeq: number;
-  lastSeq: number;
-  eventIds: ColumnType<string[], string, never>;
-  detail: ColumnType<Record<string, string | number | boolean | null>, string, never>;
-  createdAt: Date;
-  acknowledgedAt: Date | null;
-  acknowledgedBy: string | null;
-  note: string | null;
-}
-
-/** How far an analysis has read the sealed chain. */
-export interface AuditAnalysisCursorsTable {
-  name: string;
-  lastSeq: number;
-  updatedAt: Date;
-}
-
-/** The alert webhook outbox: one row per alert, written with it. */
-export interface AuditAlertDeliveriesTable {
-  alertId: string;
-  status: Generated<'pending' | 'delivered' | 'failed'>;
-  attempts: Generated<number>;
-  nextAttemptAt: Date;
-  lastError: string | null;
-  createdAt: Date;
-  deliveredAt: Date | null;
-}
-
-/** Failed sign-ins by blind index of the client address (the address itself is never stored here). */
-export interface AuditAnalysisIpFailuresTable {
-  eventId: string;
-  seq: number;
-  ipIndex: Buffer;
-  occurredAt: Date;
-}
-
-/** An organisation's AI endpoint; its configuration lives in immutable versions (target_versions). */
-export interface TargetsTable extends CommonColumns {
-  orgId: string;
-  name: string;
-  description: string | null;
-  kind: string;
-  currentVersionId: string;
-}
-
-/** One immutable configuration of a target: config and credentials are envelopes, limits and credential metadata clear. */
-export interface TargetVersionsTable {
-  id: string;
-  orgId: string;
-  targetId: string;
-  number: number;
-  kind: string;
-  config: Buffer;
-  limits: ColumnType<Record<string, unknown>, string, never>;
-  credentials: Buffer | null;
-  credentialMeta: ColumnType<Array<Record<string, unknown>>, string, never>;
-  createdAt: ColumnType<Date, Date | undefined, never>;
-  createdBy: string | null;
-}
 
 /** A user's authenticator-app (TOTP) secret: the seed is an AES-GCM envelope. */
 export interface MfaTotpTable {
@@ -349,87 +244,6 @@ export interface WebauthnChallengesTable {
   expiresAt: Date;
 }
 
-/** A scan: a frozen, encrypted plan run against one target version; counters kept with its attempts. */
-export interface ScansTable extends CommonColumns {
-  orgId: string;
-  targetId: string;
-  targetVersionId: string;
-  name: string;
-  status: ScanStatus;
-  statusReason: string | null;
-  plan: Buffer;
-  planHash: string;
-  seed: number;
-  cellsTotal: number;
-  chunkCount: number;
-  budgetMaxRequests: number | null;
-  budgetMaxWallSeconds: number | null;
-  requestsUsed: Generated<number>;
-  attemptsDone: Generated<number>;
-  succeeded: Generated<number>;
-  resisted: Generated<number>;
-  errored: Generated<number>;
-  inconclusive: Generated<number>;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-}
-
-export type ScanStatus = 'queued' | 'running' | 'paused' | 'completed' | 'cancelled' | 'failed' | 'partial';
-export type AttemptVerdict = 'succeeded' | 'resisted' | 'errored' | 'inconclusive';
-
-/** A contiguous range of plan cells; the row is the unit of work, its lease and the queue's outbox. */
-export interface ScanChunksTable {
-  scanId: string;
-  chunkIndex: number;
-  orgId: string;
-  cellStart: number;
-  /** Exclusive. */
-  cellEnd: number;
-  status: Generated<'pending' | 'done'>;
-  leaseOwner: string | null;
-  leaseExpiresAt: Date | null;
-  runs: Generated<number>;
-  updatedAt: Generated<Date>;
-}
-
-/** One plan cell's evidence: append-only; prompts, request, response and scores are AES-GCM envelopes. */
-export interface AttemptsTable {
-  id: string;
-  orgId: string;
-  scanId: string;
-  cellIndex: number;
-  probeId: string;
-  chainIndex: number;
-  sampleIndex: number;
-  converterLineage: ColumnType<unknown[], string, never>;
-  promptOriginal: Buffer;
-  promptConverted: Buffer;
-  promptSha256: Buffer;
-  promptBytes: number;
-  promptTruncated: boolean;
-  requestRedacted: Buffer;
-  response: Buffer | null;
-  responseSha256: Buffer | null;
-  responseBytes: number | null;
-  responseTruncated: Generated<boolean>;
-  statusCode: number | null;
-  latencyMs: number;
-  retries: number;
-  errorCode: string | null;
-  scores: Buffer;
-  verdict: AttemptVerdict;
-  createdAt: ColumnType<Date, Date | undefined, never>;
-}
-
-/** The ordered log of a scan's progress that Server-Sent Events resume from (ids only grow). */
-export interface ScanEventsTable {
-  id: Generated<number>;
-  scanId: string;
-  orgId: string;
-  type: string;
-  data: ColumnType<Record<string, unknown>, string, never>;
-  createdAt: Generated<Date>;
-}
 
 export interface Database {
   organisations: OrganisationsTable;

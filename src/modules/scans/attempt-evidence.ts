@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { AttemptVerdict } from '../../db/schema.js';
+import type { Selectable } from 'kysely';
+import type { AttemptsTable, AttemptVerdict } from '../../db/schema.js';
 import type { LineageEntry } from '../converters/converters.service.js';
 import { toWtf8 } from '../converters/text.js';
 import type { ScoreResult } from '../scorers/scorer.types.js';
@@ -113,34 +114,16 @@ export function redactRequest(request: SentRequest): RedactedRequest {
   };
 }
 
-/** An attempt row before sealing: the encrypted fields in the clear, everything else as stored. */
-export interface AttemptRecord {
-  id: string;
-  orgId: string;
-  scanId: string;
-  cellIndex: number;
-  probeId: string;
-  chainIndex: number;
-  sampleIndex: number;
+/**
+ * An attempt row before sealing: the table's columns as stored, except the encrypted ones in the clear
+ * (the request and scores as values; the repository seals and serialises them).
+ */
+export type AttemptRecord = Omit<Selectable<AttemptsTable>, 'converterLineage' | 'requestRedacted' | 'scores' | 'createdAt'> & {
   converterLineage: LineageEntry[];
-  promptOriginal: Buffer;
-  promptConverted: Buffer;
-  promptSha256: Buffer;
-  promptBytes: number;
-  promptTruncated: boolean;
   /** `{ reported: false }` when nothing was sent (a converter failed) or the sender did not say what it sent. */
   requestRedacted: RedactedRequest | { reported: false };
-  response: Buffer | null;
-  responseSha256: Buffer | null;
-  responseBytes: number | null;
-  responseTruncated: boolean;
-  statusCode: number | null;
-  latencyMs: number;
-  retries: number;
-  errorCode: string | null;
   scores: ScoreResult[];
-  verdict: AttemptVerdict;
-}
+};
 
 /**
  * The row for a cell. The prompt hash and size describe the converted prompt (what reached the target);

@@ -111,9 +111,9 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
     const plan = await deps.loadPlan(scan.orgId, scan.id);
     const target = await deps.versionInfo(scan.orgId, plan.target.versionId);
     const stored = await attemptsRepo.storedCells(scan.id, chunk.cellStart, chunk.cellEnd);
-    const todo: number[] = [];
-    for (let cell = chunk.cellStart; cell < chunk.cellEnd; cell += 1) if (!stored.has(cell)) todo.push(cell);
-    const resent = await sentBefore(scan.id, todo);
+    const unstored: number[] = [];
+    for (let cell = chunk.cellStart; cell < chunk.cellEnd; cell += 1) if (!stored.has(cell)) unstored.push(cell);
+    const resent = await sentBefore(scan.id, unstored);
 
     let totals: ScanTotals = { attemptsDone: scan.attemptsDone, cellsTotal: scan.cellsTotal, requestsUsed: scan.requestsUsed };
     const batcher = createAttemptBatcher({
@@ -144,7 +144,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
     let fatal: FatalTargetError | undefined;
     let failure: unknown;
     let requestsStarted = 0;
-    const queue = [...todo];
+    const queue = [...unstored];
     const budgetLeft = () => scan.budgetMaxRequests === null || totals.requestsUsed + requestsStarted < scan.budgetMaxRequests;
     const lane = async () => {
       while (queue.length > 0 && !run.stopped && !batcher.failed) {
@@ -190,7 +190,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(target.limits.maxInFlight, todo.length)) }, lane));
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(target.limits.maxInFlight, unstored.length)) }, lane));
       await batcher.flush();
     } finally {
       run.close();
