@@ -14,7 +14,7 @@ import { createCellRunner, FatalTargetError, type SendToVersion, type VersionInf
 import { createChunkLeaseRepo, type ClaimedChunk } from './chunk-lease.repo.js';
 import { createChunkRun } from './chunk-run.js';
 import { createLaneGate } from './lane-gate.js';
-import { cellAt, type FrozenPlan, type RunChunkPayload, type ScanEventLog } from './scan-contract.js';
+import { cellAt, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
 import { createScanRunRepo, type ScanRunState } from './scan-run.repo.js';
 
 /**
@@ -60,6 +60,8 @@ export interface ChunkExecutorDeps {
   versionInfo: VersionInfoLoader;
   converters: Pick<ConverterService, 'apply' | 'decode'>;
   scorers: Pick<ScorerService, 'score'>;
+  /** Told after a chunk is done and after every status move (the findings module derives from them). */
+  onSettled?: ScanSettledListener;
   options?: Partial<ChunkExecutorOptions>;
 }
 
@@ -92,7 +94,10 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
       if (changed) await deps.events.append(tx, { scanId: scan.id, orgId: scan.orgId, type: 'status', data: { status, ...(reason ? { reason } : {}) } });
       return changed;
     });
-    if (moved) await deps.events.notify(scan.id);
+    if (moved) {
+      await deps.events.notify(scan.id);
+      deps.onSettled?.({ orgId: scan.orgId, scanId: scan.id, status });
+    }
     return moved;
   }
 
@@ -210,6 +215,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
       return;
     }
     await leases.markDone(scan.id, chunk.chunkIndex, deps.clock.now());
+    deps.onSettled?.({ orgId: scan.orgId, scanId: scan.id, status: 'chunk-done' });
     if (budget && (await leases.pendingCount(scan.id)) > 0) await moveScan(scan, 'partial', budget);
     else await moveScan(scan, 'completed', null);
   }

@@ -1,6 +1,7 @@
 import type { ScanStatus } from '../../db/schema.js';
 import type { Tx } from '../../platform/db/transaction.js';
 import type { ChainStep } from '../converters/converters.service.js';
+import type { ExploitComplexity } from '../probes/probe-contract.js';
 import type { ScorerConfig } from '../scorers/scorers.service.js';
 
 /**
@@ -14,8 +15,20 @@ export interface PlanProbe {
   name: string;
   category: string;
   prompt: string;
-  /** What the attack tries to achieve (the LLM judge's rubric, findings later). */
+  /** What the attack tries to achieve (the LLM judge's rubric, the finding's normalised objective). */
   objective?: string;
+  /** Where it came from: a library probe at a version, a dataset item, or inline in the request. */
+  source?: { kind: 'library'; version: string } | { kind: 'dataset'; datasetId: string; itemId: string } | { kind: 'inline' };
+  /** Findings deduplicate per family (variants of one attack share it); defaults to the probe id. */
+  family?: string;
+  /** Taxonomy refs (`owasp-llm-2026:LLM08`, `mitre-atlas:AML.T0051`, ...): what a finding is mapped to. */
+  taxonomy?: string[];
+  /** Exploit complexity, the findings severity policy's third factor (default medium). */
+  complexity?: ExploitComplexity;
+  /** The probe's own scorers, used when the plan has none (`plan.scorers` empty). */
+  scorers?: ScorerConfig[];
+  /** The probe's own converter chain, used when `plan.chainSource` is 'probe'. */
+  converters?: ChainStep[];
 }
 
 /** What a scan runs, fixed at creation; its SHA-256 over canonical JSON is the scan's plan hash. */
@@ -25,6 +38,9 @@ export interface FrozenPlan {
   probes: PlanProbe[];
   /** Converter chains; an empty chain sends the probe unconverted. */
   chains: ChainStep[][];
+  /** 'probe': one chain per cell, each probe's own `converters` (the request gave no chains); default 'plan'. */
+  chainSource?: 'plan' | 'probe';
+  /** Empty: every probe is judged by its own `scorers`. */
   scorers: ScorerConfig[];
   /** Repetitions of every probe × chain pair (answers are not deterministic). */
   samples: number;
@@ -70,6 +86,13 @@ export const TERMINAL_STATUSES: ReadonlySet<ScanStatus> = new Set(['completed', 
 
 /** Event types of a scan's log; data holds counts and statuses only, never prompt or response content. */
 export type ScanEventType = 'status' | 'progress';
+
+/**
+ * Told when a scan's stored attempts may have changed what it proves: after a chunk is done and after
+ * every status move (terminal ones included). Best effort and idempotent (the findings module derives
+ * from the stored attempts, and a periodic sweep catches a lost call); it must not throw.
+ */
+export type ScanSettledListener = (scan: { orgId: string; scanId: string; status: ScanStatus | 'chunk-done' }) => void;
 
 /** Appends to the scan's event log inside the caller's transaction; `notify` after COMMIT wakes followers. */
 export interface ScanEventLog {

@@ -13,7 +13,7 @@ import type { ConverterService } from '../converters/converters.service.js';
 import type { ProbeCatalogue } from '../probes/probe-catalogue.js';
 import type { ScorerService } from '../scorers/scorers.service.js';
 import type { TargetsService } from '../targets/targets.service.js';
-import { chunkJobId, RUN_CHUNK_JOB, TERMINAL_STATUSES, type FrozenPlan, type RunChunkPayload, type ScanEventLog } from './scan-contract.js';
+import { chunkJobId, RUN_CHUNK_JOB, TERMINAL_STATUSES, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
 import { buildPlan, type ChunkRange, type PlanInput } from './scan-plan.js';
 import type { ScanRow, ScansRepo } from './scans.repo.js';
 
@@ -98,6 +98,8 @@ export function createScansService(deps: {
   queue: Pick<JobQueue, 'enqueue'>;
   clock: Clock;
   logger: Pick<Logger, 'warn'>;
+  /** Told when a user's action ends a scan (cancel): the findings module derives from what it stored. */
+  onSettled?: ScanSettledListener;
 }) {
   const { scansRepo: repo } = deps;
   const orgOf = (principal: Principal) => {
@@ -177,6 +179,7 @@ export function createScansService(deps: {
       const orgId = orgOf(principal);
       await deps.events.notify(id);
       const row = await repo.findInOrg(deps.db, orgId, id);
+      if (row && TERMINAL_STATUSES.has(row.status)) deps.onSettled?.({ orgId, scanId: id, status: row.status });
       if (!row || (row.status !== 'queued' && row.status !== 'running')) return;
       const chunks = await repo.idleChunksOf(id, deps.clock.now());
       try {
