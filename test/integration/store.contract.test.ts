@@ -177,7 +177,58 @@ function storeContract(name: string, adapter: StoreAdapter): void {
       });
     });
 
+    describe('admission (floor, slot and rate token in one call)', () => {
+      const keys = { floor: 'admit:floor', lease: 'admit:lease', rate: 'admit:rate' };
+      const twoPerMinute = { limit: 2, windowSeconds: 60 };
+
+      it('refuses while a floor holds, while the slots are taken, or on the rate, and a refusal takes nothing', async () => {
+        await store.raiseFloor(keys.floor, 5_000);
+        const floored = await store.admit(keys, 1, 5_000, twoPerMinute);
+        expect(floored).toMatchObject({ admitted: false, reason: 'floor' });
+        expect(floored.admitted === false && floored.reason === 'floor' && floored.waitMs).toBeGreaterThan(4_000);
+        await store.delete(keys.floor);
+
+        const first = await store.admit(keys, 1, 5_000, twoPerMinute);
+        expect(first).toEqual({ admitted: true, token: expect.any(String) });
+        for (let i = 0; i < 3; i += 1) expect(await store.admit(keys, 1, 5_000, twoPerMinute)).toEqual({ admitted: false, reason: 'slots' });
+        expect(await store.releaseLease(keys.lease, (first as { token: string }).token)).toBe(true);
+        // The three refusals spent no rate token: the second of two per minute is still there.
+        const second = await store.admit(keys, 1, 5_000, twoPerMinute);
+        expect(second).toEqual({ admitted: true, token: expect.any(String) });
+        expect(second).not.toEqual(first);
+        expect(await store.releaseLease(keys.lease, (second as { token: string }).token)).toBe(true);
+        // Burst spent: the wait is exact (30 s emission interval), and the refusal held no slot.
+        const limited = await store.admit(keys, 1, 5_000, twoPerMinute);
+        expect(limited).toMatchObject({ admitted: false, reason: 'rate' });
+        const waitMs = limited.admitted === false && limited.reason === 'rate' ? limited.waitMs : 0;
+        expect(waitMs).toBeGreaterThan(29_000);
+        expect(waitMs).toBeLessThanOrEqual(30_000);
+        expect(await store.acquireLease(keys.lease, 1, 5_000)).toEqual(expect.any(String));
+      });
+
+      it('admits exactly the slot limit of 50 concurrent callers', async () => {
+        const race = { floor: 'admit:race:floor', lease: 'admit:race:lease', rate: 'admit:race:rate' };
+        const admissions = await Promise.all(Array.from({ length: 50 }, () => store.admit(race, 5, 5_000, { limit: 1_000, windowSeconds: 1 })));
+        const tokens = admissions.flatMap((admission) => (admission.admitted ? [admission.token] : []));
+        expect(new Set(tokens).size).toBe(5);
+        expect(admissions.filter((admission) => !admission.admitted && admission.reason === 'slots')).toHaveLength(45);
+      });
+
+      it('rejects a bad limit, TTL or rule as a bug', async () => {
+        await expect(store.admit(keys, 0, 5_000, twoPerMinute)).rejects.toThrow(RangeError);
+        await expect(store.admit(keys, 1, 0, twoPerMinute)).rejects.toThrow(RangeError);
+        await expect(store.admit(keys, 1, 5_000, { limit: 0, windowSeconds: 1 })).rejects.toThrow(RangeError);
+      });
+    });
+
     describe('values', () => {
+      it('sets several keys with one TTL in one call', async () => {
+        await store.setMany(['bulk:a', 'bulk:b'], '1', 60);
+        expect(await store.getMany(['bulk:a', 'bulk:b', 'bulk:c'])).toEqual(['1', '1', null]);
+        await expect(store.setMany([], '1', 60)).resolves.toBeUndefined();
+        await expect(store.setMany(['bulk:d'], '1', 0)).rejects.toThrow(RangeError);
+      });
+
       it('gets what was set, overwrites, and deletes', async () => {
         expect(await store.get('value:missing')).toBeNull();
         await store.set('value:a', 'one', 60);

@@ -4,14 +4,15 @@ import { newId } from '../../platform/ids.js';
 import { toAttemptRecord, type CellOutcome } from './attempt-evidence.js';
 import type { AttemptsRepo } from './attempts.repo.js';
 import type { ScanEventLog } from './scan-contract.js';
-import { emptyCounts, type ScanRunRepo } from './scan-run.repo.js';
 
 /**
  * Stores a chunk's finished cells by group commit: a cell's lane waits until its attempt is durable,
  * and whatever finished while a write was running goes into the next one (≤ maxRows per statement).
- * In ONE transaction: the attempts (ON CONFLICT DO NOTHING), the scan's counters for exactly the rows
- * inserted (a cell another run stored first is not counted twice) and at most one 'progress' event per
- * progressEveryMs; followers are woken after COMMIT. Waiting for durability before the next cell is what
+ * Atomically: the attempts (ON CONFLICT DO NOTHING) and the scan's counters for exactly the rows
+ * inserted (a cell another run stored first is not counted twice), as ONE statement sealed and built
+ * beforehand (attemptsRepo.compileBatch: the scan row's lock covers no CPU work of ours). At most once
+ * per progressEveryMs that statement runs in a transaction with a 'progress' event (followers woken
+ * after COMMIT); otherwise it runs alone and commits by itself. Waiting for durability before the next cell is what
  * bounds the re-sends after a crash: each lane has at most one cell sent and not yet stored, so a dead
  * worker leaves at most maxInFlight cells to send again (issue 6 §2). Writes never overlap.
  */
@@ -29,8 +30,7 @@ export interface ScanTotals {
 export function createAttemptBatcher(deps: {
   db: Db;
   clock: Clock;
-  attemptsRepo: Pick<AttemptsRepo, 'insertBatch'>;
-  scanRunRepo: Pick<ScanRunRepo, 'lock' | 'addProgress'>;
+  attemptsRepo: Pick<AttemptsRepo, 'compileBatch' | 'storeBatch'>;
   events: ScanEventLog;
   scan: { orgId: string; scanId: string };
   options: BatcherOptions;
@@ -46,15 +46,18 @@ export function createAttemptBatcher(deps: {
     const records = outcomes.map((outcome) => toAttemptRecord(newId(), deps.scan, outcome));
     // Every request made costs the budget, even for a cell another run had already stored.
     const requests = outcomes.reduce((sum, outcome) => sum + outcome.requests, 0);
+    const statement = deps.attemptsRepo.compileBatch(deps.scan.scanId, records, requests);
+    const nowMs = deps.clock.nowMs();
+    if (nowMs - lastProgressMs < deps.options.progressEveryMs) {
+      // No event due: the one statement commits by itself, so the scan row's lock is held for its
+      // execution only, with no client round trip (BEGIN, COMMIT) inside it.
+      deps.onTotals(await deps.attemptsRepo.storeBatch(deps.db, statement), outcomes.length);
+      return;
+    }
     const appended = await deps.db.transaction().execute(async (tx) => {
-      await deps.scanRunRepo.lock(tx, deps.scan.scanId);
-      const inserted = await deps.attemptsRepo.insertBatch(tx, records);
-      const counts = emptyCounts();
-      for (const row of inserted) counts[row.verdict] += 1;
-      const totals = await deps.scanRunRepo.addProgress(tx, deps.scan.scanId, counts, requests);
+      const totals = await deps.attemptsRepo.storeBatch(tx, statement);
       deps.onTotals(totals, outcomes.length);
-      const nowMs = deps.clock.nowMs();
-      if (inserted.length === 0 || nowMs - lastProgressMs < deps.options.progressEveryMs) return false;
+      if (totals.inserted === 0) return false;
       lastProgressMs = nowMs;
       await deps.events.append(tx, {
         ...deps.scan,

@@ -16,6 +16,7 @@ import { createChunkRun } from './chunk-run.js';
 import { createLaneGate } from './lane-gate.js';
 import { cellAt, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
 import { createScanRunRepo, type ScanRunState } from './scan-run.repo.js';
+import { createSentMarks, sentMarkKey } from './sent-marks.js';
 
 /**
  * The `scan.run-chunk` job (issue 6 §1-3): claim the chunk's DB lease, skip the cells that already have
@@ -50,7 +51,7 @@ export const DEFAULT_CHUNK_EXECUTOR_OPTIONS: ChunkExecutorOptions = {
 export interface ChunkExecutorDeps {
   db: Db;
   cipher: FieldCipher;
-  store: Pick<Store, 'set' | 'getMany'>;
+  store: Pick<Store, 'setMany' | 'getMany'>;
   events: ScanEventLog;
   clock: Clock;
   logger: Pick<Logger, 'warn' | 'info'>;
@@ -65,8 +66,7 @@ export interface ChunkExecutorDeps {
   options?: Partial<ChunkExecutorOptions>;
 }
 
-/** Store key of a cell's "sent" mark (ids only: no content leaves the database). */
-export const sentMarkKey = (scanId: string, cellIndex: number) => `scan:${scanId}:sent:${cellIndex}`;
+export { sentMarkKey } from './sent-marks.js';
 
 const RUNNABLE: ReadonlySet<ScanStatus> = new Set(['queued', 'running']);
 const GET_MANY_SLICE = 500;
@@ -119,13 +119,13 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
     const unstored: number[] = [];
     for (let cell = chunk.cellStart; cell < chunk.cellEnd; cell += 1) if (!stored.has(cell)) unstored.push(cell);
     const resent = await sentBefore(scan.id, unstored);
+    const sentMarks = createSentMarks({ store: deps.store, scanId: scan.id, ttlSeconds: options.sentMarkTtlSeconds });
 
     let totals: ScanTotals = { attemptsDone: scan.attemptsDone, cellsTotal: scan.cellsTotal, requestsUsed: scan.requestsUsed };
     const batcher = createAttemptBatcher({
       db: deps.db,
       clock: deps.clock,
       attemptsRepo,
-      scanRunRepo,
       events: deps.events,
       scan: { orgId: scan.orgId, scanId: scan.id },
       options: { maxRows: options.batchMaxRows, progressEveryMs: options.progressEveryMs },
@@ -170,7 +170,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
               plan,
               target,
               previouslySent: resent.has(index),
-              markSent: () => deps.store.set(sentMarkKey(scan.id, index), '1', options.sentMarkTtlSeconds),
+              markSent: () => sentMarks.mark(index),
             },
             cellAt(plan, index),
             run.cellSignal,

@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
-import type { AttemptVerdict, ScanStatus } from '../../db/schema.js';
+import type { ScanStatus } from '../../db/schema.js';
 import type { Db } from '../../platform/db/database.js';
 import type { Tx } from '../../platform/db/transaction.js';
 
 /**
  * The scan row as the executor sees and moves it: its status and budgets (read often, cached by the
- * caller), its counters (added in the same transaction as the attempts they count) and the status
+ * caller), its counters (added by the attempts' own statement, attemptsRepo.compileBatch) and the status
  * changes a run may make (start, complete, partial, failed). Guarded updates: each names the statuses
  * it may leave, so a cancel that landed first always wins.
  */
@@ -22,10 +22,6 @@ export interface ScanRunState {
   cellsTotal: number;
 }
 
-export type VerdictCounts = Record<AttemptVerdict, number>;
-
-export const emptyCounts = (): VerdictCounts => ({ succeeded: 0, resisted: 0, errored: 0, inconclusive: 0 });
-
 const STATE_COLUMNS = ['id', 'orgId', 'status', 'targetVersionId', 'startedAt', 'budgetMaxRequests', 'budgetMaxWallSeconds', 'requestsUsed', 'attemptsDone', 'cellsTotal'] as const;
 
 export function createScanRunRepo(deps: { db: Db }) {
@@ -35,9 +31,11 @@ export function createScanRunRepo(deps: { db: Db }) {
     },
 
     /**
-     * Takes the scan row's lock first in every executor transaction. The event log's append locks it FOR
+     * Takes the scan row's lock first in a status change's transaction. The event log's append locks it FOR
      * UPDATE, and an attempts INSERT holds a KEY SHARE lock on it (the foreign key): taking the strong lock
      * before anything else orders concurrent writers on one row instead of letting two upgrade into a deadlock.
+     * (The attempt batches need no separate lock: their one statement's UPDATE takes it before the foreign
+     * key checks run, see attemptsRepo.compileBatch.)
      */
     async lock(tx: Tx, scanId: string): Promise<void> {
       await tx.selectFrom('scans').select('id').where('id', '=', scanId).forUpdate().executeTakeFirstOrThrow();
@@ -53,24 +51,6 @@ export function createScanRunRepo(deps: { db: Db }) {
         .returning('id')
         .executeTakeFirst();
       return row !== undefined;
-    },
-
-    /** Adds inserted attempts to the counters and every request made to the budget; returns the totals. */
-    async addProgress(tx: Tx, scanId: string, counts: VerdictCounts, requests: number) {
-      const done = counts.succeeded + counts.resisted + counts.errored + counts.inconclusive;
-      return tx
-        .updateTable('scans')
-        .set((eb) => ({
-          attemptsDone: eb('attemptsDone', '+', done),
-          succeeded: eb('succeeded', '+', counts.succeeded),
-          resisted: eb('resisted', '+', counts.resisted),
-          errored: eb('errored', '+', counts.errored),
-          inconclusive: eb('inconclusive', '+', counts.inconclusive),
-          requestsUsed: eb('requestsUsed', '+', requests),
-        }))
-        .where('id', '=', scanId)
-        .returning(['attemptsDone', 'cellsTotal', 'requestsUsed', 'succeeded', 'resisted', 'errored', 'inconclusive'])
-        .executeTakeFirstOrThrow();
     },
 
     /**

@@ -246,15 +246,40 @@ describe('target limiter: cancellation, failures, input', () => {
   it('fails closed when the store is down, and still releases what it took', async () => {
     const h = harness();
     const outage = Object.assign(new Error('shared store unavailable'), { statusCode: 503 });
-    const released: string[] = [];
-    const broken: LimiterStore = {
-      ...h.store,
-      consumeRate: () => Promise.reject(outage),
-      releaseLease: (key, token) => (released.push(token), h.store.releaseLease(key, token)),
-    };
+    const broken: LimiterStore = { ...h.store, admit: () => Promise.reject(outage) };
     await expect(h.run(h.limiter(broken).call('t1', limits(), h.scripted([exchange(200)])))).rejects.toBe(outage);
     expect(h.sentAt).toHaveLength(0);
+
+    // Down between the admission and the release: the exchange's answer still counts, the slot lapses by TTL.
+    const released: string[] = [];
+    const failingRelease: LimiterStore = { ...h.store, releaseLease: (_key, token) => (released.push(token), Promise.reject(outage)) };
+    expect(await h.run(h.limiter(failingRelease).call('t2', limits(), h.scripted([exchange(200)])))).toMatchObject({ attempts: 1 });
     expect(released).toHaveLength(1);
+  });
+
+  it('admits floor, slot and rate token in one store call per exchange, and takes nothing while refused', async () => {
+    const h = harness();
+    const calls: string[] = [];
+    const counting: LimiterStore = {
+      admit: (...args) => (calls.push('admit'), h.store.admit(...args)),
+      renewLease: (...args) => (calls.push('renew'), h.store.renewLease(...args)),
+      releaseLease: (...args) => (calls.push('release'), h.store.releaseLease(...args)),
+      raiseFloor: (...args) => (calls.push('floor'), h.store.raiseFloor(...args)),
+    };
+    await h.run(h.limiter(counting).call('t1', limits(), h.scripted([exchange(200)])));
+    expect(calls).toEqual(['admit', 'release']);
+
+    // A floor refuses the admission without spending a rate token or holding a slot.
+    await h.store.raiseFloor('target-limit:t3:floor', 500);
+    const keys = { floor: 'target-limit:t3:floor', lease: 'target-limit:t3:lease', rate: 'target-limit:t3:rate' };
+    const rule = { limit: 1, windowSeconds: 60 };
+    expect(await h.store.admit(keys, 1, 1_000, rule)).toEqual({ admitted: false, reason: 'floor', waitMs: 500 });
+    h.clock.advance(500);
+    const first = await h.store.admit(keys, 1, 1_000, rule);
+    expect(first).toEqual({ admitted: true, token: expect.any(String) });
+    expect(await h.store.admit(keys, 1, 1_000, rule)).toEqual({ admitted: false, reason: 'slots' });
+    await h.store.releaseLease(keys.lease, (first as { token: string }).token);
+    expect(await h.store.admit(keys, 1, 1_000, rule)).toEqual({ admitted: false, reason: 'rate', waitMs: 60_000 });
   });
 
   it('rejects invalid limits or a target id that could escape its key space as a bug', async () => {

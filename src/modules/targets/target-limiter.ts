@@ -1,6 +1,6 @@
 import type { Clock } from '../../platform/clock.js';
 import { isEgressError } from '../../platform/egress/egress-error.js';
-import type { Store, StoreLogger } from '../../platform/stores/store.js';
+import type { AdmissionKeys, Store, StoreLogger } from '../../platform/stores/store.js';
 import { TargetCallError, type SendOnce, type TargetCallResult, type TargetExchange, type TargetLimiter, type TargetLimits } from './target-call.js';
 
 /**
@@ -11,8 +11,10 @@ import { TargetCallError, type SendOnce, type TargetCallResult, type TargetExcha
  * - in-flight slots: store leases (a sorted set scored by expiry in Redis) with a TTL, renewed while the
  *   exchange runs, so a dead process's slots come back after leaseTtlMs. A local FIFO gate admits at most
  *   maxInFlight callers per process to compete for them, so waiting costs few store round trips.
- * - rate: GCRA (consumeRate) with a burst of one second's worth of requestsPerMinute, taken after the slot
- *   so a token is spent right before its exchange and tokens cannot pile up behind busy slots.
+ * - rate: GCRA with a burst of one second's worth of requestsPerMinute.
+ * Floor, slot and rate token are checked and taken by ONE store call (admit: one Redis round trip), so a
+ * token is spent only together with a free slot right before its exchange, and a caller that must wait
+ * holds neither meanwhile. Per exchange: one admit, one release.
  * - retries: capped exponential backoff with full jitter, never earlier than Retry-After (delta-seconds
  *   or HTTP-date). Fatal statuses, refused destinations and the caller's abort stop at once.
  * A store outage rejects the call with the store's 503 AppError (fail closed: no unlimited traffic).
@@ -22,7 +24,7 @@ import { TargetCallError, type SendOnce, type TargetCallResult, type TargetExcha
 const CLEARED = new Error('timer cleared');
 
 /** A store with just what the limiter uses. */
-export type LimiterStore = Pick<Store, 'consumeRate' | 'acquireLease' | 'renewLease' | 'releaseLease' | 'raiseFloor' | 'floorRemainingMs'>;
+export type LimiterStore = Pick<Store, 'admit' | 'renewLease' | 'releaseLease' | 'raiseFloor'>;
 
 /** Waits ms; rejects with signal.reason when the signal aborts. Injectable so unit tests use virtual time. */
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -119,34 +121,25 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
   const stop = (code: TargetCallError['code'], message: string, attempts: number, extra: { exchange?: TargetExchange; cause?: unknown } = {}) =>
     new TargetCallError(code, message, { attempts, ...extra });
 
-  const waitForFloor = async (key: string, limits: TargetLimits, attempts: number, signal: AbortSignal | undefined) => {
-    for (let remaining = await store.floorRemainingMs(key); remaining > 0; remaining = await store.floorRemainingMs(key)) {
-      if (remaining > limits.backoffMaxMs) {
-        throw stop('target_retries_exhausted', 'The target asked callers to wait longer than its backoff limit allows.', attempts);
-      }
-      await sleep(remaining, signal);
-    }
-  };
-
-  const takeLease = async (key: string, limits: TargetLimits, signal: AbortSignal | undefined): Promise<string> => {
-    for (let pollMs = MIN_POLL_MS; ; pollMs = Math.min(MAX_LEASE_POLL_MS, pollMs * 2)) {
-      const lease = await store.acquireLease(key, limits.maxInFlight, leaseTtlMs);
-      if (lease) return lease;
-      // Another process holds the slots: its release is not announced, so poll with growing, jittered sleeps.
-      await sleep(pollMs + Math.floor(random() * pollMs), signal);
-    }
-  };
-
-  const takeRateToken = async (key: string, limits: TargetLimits, signal: AbortSignal | undefined) => {
+  /** Waits until the floor has passed, a slot is free and a rate token is available; returns the slot's lease. */
+  const admit = async (keys: AdmissionKeys, limits: TargetLimits, attempts: number, signal: AbortSignal | undefined): Promise<string> => {
     const burst = Math.ceil(limits.requestsPerMinute / 60);
     const rule = { limit: burst, windowSeconds: (burst * 60) / limits.requestsPerMinute };
-    const intervalMs = 60_000 / limits.requestsPerMinute;
-    for (;;) {
-      const decision = await store.consumeRate(key, rule);
-      if (decision.allowed) return;
-      // retryAfterSeconds is whole seconds; one emission interval is the finer bound on the next token.
-      const pollMs = Math.max(MIN_POLL_MS, Math.min(intervalMs, decision.retryAfterSeconds * 1000));
-      await sleep(Math.ceil(pollMs * (1 + random() * 0.25)), signal);
+    for (let slotPollMs = MIN_POLL_MS; ; ) {
+      const admission = await store.admit(keys, limits.maxInFlight, leaseTtlMs, rule);
+      if (admission.admitted) return admission.token;
+      if (admission.reason === 'floor') {
+        if (admission.waitMs > limits.backoffMaxMs) {
+          throw stop('target_retries_exhausted', 'The target asked callers to wait longer than its backoff limit allows.', attempts);
+        }
+        await sleep(admission.waitMs, signal);
+      } else if (admission.reason === 'slots') {
+        // Another process holds the slots: its release is not announced, so poll with growing, jittered sleeps.
+        await sleep(slotPollMs + Math.floor(random() * slotPollMs), signal);
+        slotPollMs = Math.min(MAX_LEASE_POLL_MS, slotPollMs * 2);
+      } else {
+        await sleep(Math.ceil(Math.max(MIN_POLL_MS, admission.waitMs) * (1 + random() * 0.25)), signal);
+      }
     }
   };
 
@@ -211,28 +204,30 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
       checkLimits(limits);
       const { signal } = options;
       const key = `${keyPrefix}:${targetId}`;
-      const keys = { floor: `${key}:floor`, lease: `${key}:lease`, rate: `${key}:rate` };
+      const keys: AdmissionKeys = { floor: `${key}:floor`, lease: `${key}:lease`, rate: `${key}:rate` };
       const aborted = (attempts: number, cause?: unknown) => stop('target_call_aborted', 'The call was cancelled.', attempts, { cause });
 
       for (let attempts = 0; ; ) {
         let outcome: TargetExchange | AttemptFailure;
+        let retryAfterMs: number | null = null;
         try {
           signal?.throwIfAborted();
-          await waitForFloor(keys.floor, limits, attempts, signal);
           await gate.enter(key, limits.maxInFlight, signal);
         } catch (error) {
           throw signal?.aborted ? aborted(attempts, error) : error;
         }
         try {
-          const token = await takeLease(keys.lease, limits, signal);
+          const token = await admit(keys, limits, attempts, signal);
           const renewal = new AbortController();
           const renewing = keepRenewing(keys.lease, token, renewal.signal);
           try {
-            await takeRateToken(keys.rate, limits, signal);
-            // Again with the slot held: a Retry-After may have arrived while this call queued.
-            await waitForFloor(keys.floor, limits, attempts, signal);
             attempts += 1;
             outcome = await attempt(send, limits.timeoutMs, signal);
+            if ('status' in outcome && limits.retryStatuses.includes(outcome.status)) {
+              retryAfterMs = parseRetryAfterMs(outcome.headers['retry-after'], clock.nowMs());
+              // Raised before the slot goes back, so whoever gets the slot next is already held back by it.
+              if (retryAfterMs !== null && retryAfterMs > 0) await store.raiseFloor(keys.floor, Math.min(MAX_FLOOR_MS, Math.ceil(retryAfterMs)));
+            }
           } finally {
             renewal.abort(CLEARED);
             await renewing;
@@ -251,8 +246,6 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
             throw stop('target_fatal_status', `The target answered ${status}; the call stops without retrying.`, attempts, { exchange: outcome });
           }
           if (!limits.retryStatuses.includes(status)) return { exchange: outcome, attempts };
-          const retryAfterMs = parseRetryAfterMs(outcome.headers['retry-after'], clock.nowMs());
-          if (retryAfterMs !== null && retryAfterMs > 0) await store.raiseFloor(keys.floor, Math.min(MAX_FLOOR_MS, Math.ceil(retryAfterMs)));
           if (attempts > limits.maxRetries) {
             throw stop('target_retries_exhausted', `The target answered ${status} on every one of ${attempts} attempts.`, attempts, { exchange: outcome });
           }

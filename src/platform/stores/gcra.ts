@@ -30,6 +30,8 @@ export interface GcraStep {
   nextTatUs: number | null;
   /** How long the stored TAT matters; after that the key is equivalent to "no prior traffic". */
   ttlMs: number;
+  /** Exact microseconds until a refused request could pass (0 when allowed); the decision rounds to seconds. */
+  retryUs: number;
 }
 
 /** The raw numbers a step produces; the Redis script returns exactly these. */
@@ -48,7 +50,7 @@ export function gcraStep(storedTatUs: number | null, nowUs: number, parameters: 
   const allowAtUs = nextTatUs - capacityUs;
   if (nowUs < allowAtUs) {
     const raw = { allowed: false, remaining: 0, resetUs: tatUs - nowUs, retryUs: allowAtUs - nowUs };
-    return { decision: toRateDecision(limit, raw), nextTatUs: null, ttlMs: 0 };
+    return { decision: toRateDecision(limit, raw), nextTatUs: null, ttlMs: 0, retryUs: raw.retryUs };
   }
   const raw = {
     allowed: true,
@@ -56,7 +58,7 @@ export function gcraStep(storedTatUs: number | null, nowUs: number, parameters: 
     resetUs: nextTatUs - nowUs,
     retryUs: 0,
   };
-  return { decision: toRateDecision(limit, raw), nextTatUs, ttlMs: Math.ceil((nextTatUs - nowUs) / 1000) };
+  return { decision: toRateDecision(limit, raw), nextTatUs, ttlMs: Math.ceil((nextTatUs - nowUs) / 1000), retryUs: 0 };
 }
 
 /** Whole seconds for headers: resets round up, and a refused request is told to wait at least 1 s. */

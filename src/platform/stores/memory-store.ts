@@ -6,8 +6,10 @@ import {
   checkLeaseLimit,
   checkMessage,
   checkTtlMs,
+  createTokenSource,
   prefixKey,
   ttlSecondsToMs,
+  type Admission,
   type RateDecision,
   type RateRule,
   type Store,
@@ -71,6 +73,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const listeners = new Map<string, Set<SubscriptionListener>>();
   let subscriptions = 0;
   let closed = false;
+  const leaseToken = createTokenSource(randomBytes(12).toString('base64url'));
 
   const live = (fullKey: string): Entry | undefined => {
     const entry = entries.get(fullKey);
@@ -130,6 +133,12 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     set: (key, value, ttlSeconds) =>
       settle(() => {
         entries.set(prefixKey(prefix, key), { value, expiresAtMs: clock.nowMs() + ttlSecondsToMs(ttlSeconds) });
+      }),
+
+    setMany: (keys, value, ttlSeconds) =>
+      settle(() => {
+        const expiresAtMs = clock.nowMs() + ttlSecondsToMs(ttlSeconds);
+        for (const key of keys) entries.set(prefixKey(prefix, key), { value, expiresAtMs });
       }),
 
     delete: (key) =>
@@ -198,10 +207,36 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         checkTtlMs(ttlMs);
         const leases = liveLeases(key);
         if (leases.size >= limit) return null;
-        const token = randomBytes(16).toString('base64url');
+        const token = leaseToken();
         leases.set(token, clock.nowMs() + ttlMs);
         keepLeases(key, leases);
         return token;
+      }),
+
+    // The same order as the Redis script: floor, slot, rate; nothing is written unless all three pass.
+    admit: (keys, limit, ttlMs, rule): Promise<Admission> =>
+      settle((): Admission => {
+        checkLeaseLimit(limit);
+        checkTtlMs(ttlMs);
+        const parameters = gcraParameters(rule);
+        const floor = live(prefixKey(prefix, keys.floor));
+        valueOf(keys.floor, floor);
+        const nowMs = clock.nowMs();
+        if (floor) return { admitted: false, reason: 'floor', waitMs: floor.expiresAtMs - nowMs };
+        const leases = liveLeases(keys.lease);
+        if (leases.size >= limit) {
+          keepLeases(keys.lease, leases);
+          return { admitted: false, reason: 'slots' };
+        }
+        const rateKey = prefixKey(prefix, keys.rate);
+        const stored = live(rateKey);
+        const step = gcraStep(stored ? Number(stored.value) : null, nowMs * 1000, parameters);
+        if (step.nextTatUs === null) return { admitted: false, reason: 'rate', waitMs: Math.ceil(step.retryUs / 1000) };
+        entries.set(rateKey, { value: String(step.nextTatUs), expiresAtMs: nowMs + step.ttlMs });
+        const token = leaseToken();
+        leases.set(token, nowMs + ttlMs);
+        keepLeases(keys.lease, leases);
+        return { admitted: true, token };
       }),
 
     renewLease: (key, token, ttlMs) =>

@@ -91,3 +91,34 @@ local remaining = redis.call('PTTL', KEYS[1])
 if remaining >= delay then return remaining end
 redis.call('SET', KEYS[1], '1', 'PX', delay)
 return delay`;
+
+/**
+ * One admission (Store.admit) in one round trip. KEYS: floor, lease set, GCRA state. ARGV: lease limit,
+ * lease ttlMs, token, rate limit, emission interval in µs. The floor first (nothing else is read while a
+ * Retry-After holds), then a free slot, then the rate token (gcraLua's rule); only when all three pass is
+ * anything written. Returns {0, 0} admitted, {1, floorMs}, {2, 0} no slot, {3, rateWaitUs}.
+ */
+export const admitLua = `
+local floor = redis.call('PTTL', KEYS[1])
+if floor > 0 then return {1, floor} end
+local time = redis.call('TIME')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local now = math.floor(now_us / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then return {2, 0} end
+local limit = tonumber(ARGV[4])
+local interval = tonumber(ARGV[5])
+local tat = tonumber(redis.call('GET', KEYS[3]) or now_us) or now_us
+if tat < now_us then tat = now_us end
+local next_tat = tat + interval
+local allow_at = next_tat - interval * limit
+if now_us < allow_at then return {3, allow_at - now_us} end
+redis.call('SET', KEYS[3], next_tat, 'PX', math.ceil((next_tat - now_us) / 1000))
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+${EXPIRE_WITH_LAST_LEASE.replace(/KEYS\[1\]/g, 'KEYS[2]')}
+return {0, 0}`;
+
+/** SET every key to ARGV[1] with a PX of ARGV[2] (Store.setMany: one round trip for any number of keys). */
+export const setManyLua = `
+for _, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+return #KEYS`;

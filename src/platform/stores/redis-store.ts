@@ -5,6 +5,7 @@ import { gcraParameters, toRateDecision } from './gcra.js';
 import { createRedisSubscriber } from './redis-pubsub.js';
 import {
   acquireLeaseLua,
+  admitLua,
   extendLockLua,
   gcraLua,
   incrementLua,
@@ -12,8 +13,9 @@ import {
   releaseLeaseLua,
   releaseLockLua,
   renewLeaseLua,
+  setManyLua,
 } from './redis-scripts.js';
-import { checkLeaseLimit, checkMessage, checkTtlMs, ttlSecondsToMs, type Store, type StoreLogger } from './store.js';
+import { checkLeaseLimit, checkMessage, checkTtlMs, createTokenSource, ttlSecondsToMs, type Admission, type Store, type StoreLogger } from './store.js';
 
 /** Options of the server-mode store; the defaults fail fast so an outage answers 503 instead of hanging. */
 export interface RedisStoreOptions {
@@ -47,7 +49,12 @@ interface ScriptCommands {
   storeRenewLease(key: string, token: string, ttlMs: number): Promise<number>;
   storeReleaseLease(key: string, token: string): Promise<number>;
   storeRaiseFloor(key: string, delayMs: number): Promise<number>;
+  storeAdmit(floorKey: string, leaseKey: string, rateKey: string, limit: number, ttlMs: number, token: string, rateLimit: number, intervalUs: number): Promise<[code: number, wait: number]>;
+  /** Key count first (the script takes any number), then the keys, then value and ttlMs. */
+  storeSetMany(keyCount: number, ...keysThenArgs: Array<string | number>): Promise<number>;
 }
+
+const ADMIT_REFUSALS = ['floor', 'slots', 'rate'] as const;
 
 // Redis answered, so it is up: a reply error is our bug and must not open the breaker, unless the
 // server says it cannot serve right now.
@@ -111,6 +118,9 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
   redis.defineCommand('storeRenewLease', { lua: renewLeaseLua, numberOfKeys: 1 });
   redis.defineCommand('storeReleaseLease', { lua: releaseLeaseLua, numberOfKeys: 1 });
   redis.defineCommand('storeRaiseFloor', { lua: raiseFloorLua, numberOfKeys: 1 });
+  redis.defineCommand('storeAdmit', { lua: admitLua, numberOfKeys: 3 });
+  redis.defineCommand('storeSetMany', { lua: setManyLua });
+  const leaseToken = createTokenSource(randomBytes(12).toString('base64url'));
   const scripts = redis as unknown as ScriptCommands;
 
   const breaker = createCircuitBreaker({
@@ -144,6 +154,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       await exec(() => redis.set(key, value, 'PX', ttlMs));
     },
 
+    async setMany(keys, value, ttlSeconds) {
+      const ttlMs = ttlSecondsToMs(ttlSeconds);
+      if (keys.length === 0) return;
+      await exec(() => scripts.storeSetMany(keys.length, ...keys, value, ttlMs));
+    },
+
     async delete(key) {
       await exec(() => redis.del(key));
     },
@@ -158,7 +174,6 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       const [allowed, remaining, resetUs, retryUs] = await exec(() => scripts.storeGcra(key, limit, intervalUs));
       return toRateDecision(limit, { allowed: allowed === 1, remaining, resetUs, retryUs });
     },
-
 
     async acquireLock(key, ttlMs) {
       checkTtlMs(ttlMs);
@@ -179,8 +194,20 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
     async acquireLease(key, limit, ttlMs) {
       checkLeaseLimit(limit);
       checkTtlMs(ttlMs);
-      const token = randomBytes(16).toString('base64url');
+      const token = leaseToken();
       return (await exec(() => scripts.storeAcquireLease(key, limit, ttlMs, token))) === 1 ? token : null;
+    },
+
+    async admit(keys, limit, ttlMs, rule): Promise<Admission> {
+      checkLeaseLimit(limit);
+      checkTtlMs(ttlMs);
+      const rate = gcraParameters(rule);
+      const token = leaseToken();
+      const [code, wait] = await exec(() => scripts.storeAdmit(keys.floor, keys.lease, keys.rate, limit, ttlMs, token, rate.limit, rate.intervalUs));
+      if (code === 0) return { admitted: true, token };
+      const reason = ADMIT_REFUSALS[code - 1]!;
+      if (reason === 'slots') return { admitted: false, reason };
+      return { admitted: false, reason, waitMs: reason === 'rate' ? Math.ceil(wait / 1000) : wait };
     },
 
     async renewLease(key, token, ttlMs) {

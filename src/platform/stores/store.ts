@@ -21,12 +21,27 @@ export interface RateDecision {
   retryAfterSeconds: number;
 }
 
+/** The keys one admission reads and writes (a floor, a lease set, a GCRA state). */
+export interface AdmissionKeys {
+  floor: string;
+  lease: string;
+  rate: string;
+}
+
+/** What `admit` decided: the lease token, or why not and (for a floor or the rate) how long to wait. */
+export type Admission =
+  | { admitted: true; token: string }
+  | { admitted: false; reason: 'floor' | 'rate'; waitMs: number }
+  | { admitted: false; reason: 'slots' };
+
 /** Key-value store; every key is namespaced by the prefix the store was created with. */
 export interface Store {
   get(key: string): Promise<string | null>;
   /** Several values in one round trip, in the order of `keys` (null for each missing one). */
   getMany(keys: readonly string[]): Promise<Array<string | null>>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Sets every key of `keys` to `value` with one TTL, in one round trip (not atomically as a group). */
+  setMany(keys: readonly string[], value: string, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;
   /** Atomically adds one; the expiry is set when the key is created and never extended by later calls. */
   increment(key: string, ttlSeconds: number): Promise<number>;
@@ -48,6 +63,13 @@ export interface Store {
   renewLease(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Gives the slot back; false when the lease had already expired or was released. */
   releaseLease(key: string, token: string): Promise<boolean>;
+  /**
+   * One admission of a limited call, atomically and in one round trip: refused while the floor at
+   * `keys.floor` has not passed, or while `limit` unexpired leases are held at `keys.lease`; otherwise
+   * one request of `rule` is consumed by GCRA at `keys.rate` and a lease of `ttlMs` is taken. A refusal
+   * changes nothing (no token spent, no slot held), so a caller that must wait holds nothing meanwhile.
+   */
+  admit(keys: AdmissionKeys, limit: number, ttlMs: number, rule: RateRule): Promise<Admission>;
   /**
    * A shared "not before" time, kept as time remaining (the store's own clock decides, so processes
    * with skewed clocks agree): raises it to at least `delayMs` from now, never lowers it (monotonic
@@ -121,6 +143,15 @@ export function checkLeaseLimit(limit: number): number {
 
 /** Slots per lease set: enough for any in-flight limit, small enough that one set stays cheap. */
 export const MAX_LEASES = 10_000;
+
+/**
+ * Lease tokens: a random per-store prefix and a counter. Unique across processes without a CSPRNG
+ * call per lease (a token proves ownership between our own processes; it is no secret).
+ */
+export function createTokenSource(randomPrefix: string): () => string {
+  let next = 0;
+  return () => `${randomPrefix}.${(next++).toString(36)}`;
+}
 
 /** Joins the store prefix and a key the same way in both adapters. */
 export const prefixKey = (prefix: string, key: string): string => (prefix ? `${prefix}:${key}` : key);
