@@ -37,6 +37,9 @@ import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { scorersRoutes } from './modules/scorers/scorers.routes.js';
 import { probesRoutes } from './modules/probes/probes.routes.js';
 import { scansRoutes } from './modules/scans/scans.routes.js';
+import { findingsRoutes } from './modules/findings/findings.routes.js';
+import { taxonomiesRoutes } from './modules/taxonomies/taxonomies.routes.js';
+import { datasetsRoutes } from './modules/datasets/datasets.routes.js';
 import { attemptsRoutes } from './modules/scans/attempts.routes.js';
 import { scanEventsRoutes } from './modules/scans/scan-events.routes.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
@@ -170,6 +173,9 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       await api.register(scorersRoutes, { scorers: container.scorers });
       await api.register(probesRoutes, { probes: container.scans.probes });
       await api.register(scansRoutes, { scans: container.scans.service, runWrite: container.runWrite });
+      await api.register(findingsRoutes, { findings: container.findings.service, runWrite: container.runWrite });
+      await api.register(taxonomiesRoutes, { taxonomies: container.taxonomies });
+      await api.register(datasetsRoutes, { datasets: container.datasets.service, runWrite: container.runWrite });
       await api.register(attemptsRoutes, { attempts: container.scans.attempts });
       await api.register(scanEventsRoutes, { streams: container.scans.eventStreams });
     },

@@ -5,7 +5,10 @@ import type { Logger } from './platform/logger.js';
 import { PermanentJobError, type JobQueue } from './platform/queue/index.js';
 import type { Store } from './platform/stores/index.js';
 import type { ConverterService } from './modules/converters/converters.service.js';
-import { loadStarterCatalogue } from './modules/probes/probe-catalogue.js';
+import type { DatasetProbeSource } from './modules/probes/probe-contract.js';
+import { createProbesRepo } from './modules/probes/probes.repo.js';
+import { createProbesService } from './modules/probes/probes.service.js';
+import type { TaxonomyService } from './modules/taxonomies/taxonomy.types.js';
 import type { ScorerService } from './modules/scorers/scorers.service.js';
 import type { TargetsService } from './modules/targets/targets.service.js';
 import type { SendToVersion, VersionInfoLoader } from './modules/scans/cell-runner.js';
@@ -17,9 +20,10 @@ import { createAttemptsService } from './modules/scans/attempts.service.js';
 import { createScanReconciler } from './modules/scans/scan-reconciler.js';
 import { createScansRepo } from './modules/scans/scans.repo.js';
 import { createScansService } from './modules/scans/scans.service.js';
+import type { ScanSettledListener } from './modules/scans/scan-contract.js';
 
 /**
- * Wires the scan engine (issue 6): the probe starter set, the scans service (plans, lifecycle,
+ * Wires the scan engine (issue 6): the probe library (issue 7; `probes.seedShipped()` runs at start), the scans service (plans, lifecycle,
  * the chunk outbox), the event log, the chunk executor that runs `scan.run-chunk` jobs and the
  * reconciler behind `scan.reconcile`. The job definitions (scans.jobs.ts) are registered before this
  * module exists and reach it through getters, because the executor needs targets and scorers, which
@@ -36,17 +40,31 @@ export function createScansModule(deps: {
   scorers: Pick<ScorerService, 'score' | 'validate'>;
   /** The one converter service (the preview route uses it too). */
   converters: ConverterService;
+  /** Taxonomy refs of probe selections and the library's mappings (taxonomies module). */
+  taxonomies: Pick<TaxonomyService, 'isValidRef' | 'equivalents'>;
+  /** Dataset items as plan probes (datasets module); without it, selecting datasets is refused. */
+  datasets?: DatasetProbeSource;
   /** The send path to a FROZEN target version and what the executor must know of it (targets module). */
   sendToVersion: SendToVersion;
   versionInfo: VersionInfoLoader;
   executorOptions?: Partial<ChunkExecutorOptions>;
+  /** Told when a scan's stored attempts may prove something new (the findings module derives from them). */
+  onSettled?: ScanSettledListener;
 }) {
   const { db, cipher, store, clock, logger } = deps;
-  const probes = loadStarterCatalogue();
   const { converters } = deps;
+  const probes = createProbesService({
+    db,
+    repo: createProbesRepo({ db }),
+    taxonomies: deps.taxonomies,
+    scorers: deps.scorers,
+    converters,
+    ...(deps.datasets ? { datasets: deps.datasets } : {}),
+    now: () => clock.now(),
+  });
   const scansRepo = createScansRepo({ db, cipher });
   const events = createScanEventLog({ store, logger });
-  const service = createScansService({ db, scansRepo, targets: deps.targets, probes, converters, scorers: deps.scorers, events, queue: deps.queue, clock, logger });
+  const service = createScansService({ db, scansRepo, targets: deps.targets, probes, converters, scorers: deps.scorers, events, queue: deps.queue, clock, logger, ...(deps.onSettled ? { onSettled: deps.onSettled } : {}) });
   const reconciler = createScanReconciler({ scansRepo, enqueueChunk: service.enqueueChunk, clock, logger });
   const executor = createChunkExecutor({
     db,
@@ -65,6 +83,7 @@ export function createScansModule(deps: {
     versionInfo: deps.versionInfo,
     converters,
     scorers: deps.scorers,
+    ...(deps.onSettled ? { onSettled: deps.onSettled } : {}),
     ...(deps.executorOptions ? { options: deps.executorOptions } : {}),
   });
   // Reads (S3): attempts and evidence, and the event streams (one store subscription per process).

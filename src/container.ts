@@ -31,11 +31,15 @@ import type { AuditRepo } from './modules/audit/audit.repo.js';
 import { createSmtpTransport } from './modules/mail/mail.transport.js';
 import { createScorerService } from './modules/scorers/scorers.service.js';
 import { createConverterService } from './modules/converters/converters.service.js';
+import { loadTaxonomyService } from './modules/taxonomies/taxonomies.service.js';
+import { createDatasetsModule } from './container-datasets.js';
 import type { JudgeTransport } from './modules/scorers/judge.js';
 import { createTargetsModule } from './container-targets.js';
 import { createTargetLimiter } from './modules/targets/target-limiter.js';
 import { createScansModule, type ScansModule } from './container-scans.js';
 import { scanJobs, scanSchedules } from './modules/scans/scans.jobs.js';
+import { createFindingsModule, type FindingsModule } from './container-findings.js';
+import { findingJobs, findingSchedules } from './modules/findings/findings.jobs.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -116,7 +120,11 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const audit = createAuditModule({ db, clock, cipher, logger, keys, config, policy: () => policy.current(), ...(overrides.auditRepo ? { auditRepo: overrides.auditRepo } : {}) });
     // Before anything is signed, and so a keyring that contradicts the registered public keys stops the start.
     await audit.sealer.registerKeys();
-    const built: { scans?: ScansModule } = {};
+    const built: { scans?: ScansModule; findings?: FindingsModule } = {};
+    const findingsModule = (): FindingsModule => {
+      if (!built.findings) throw new Error('The findings module is used before the container built it.');
+      return built.findings;
+    };
     const scansModule = (): ScansModule => {
       if (!built.scans) throw new Error('The scans module is used before the container built it.');
       return built.scans;
@@ -130,6 +138,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       ...(mailTransport ? [deliverOutboxJob({ db, clock, mailRepo, transport: mailTransport, logger })] : []),
       // The scans module needs targets and scorers, built after the queue: its jobs reach it when they run.
       ...scanJobs({ runner: () => scansModule().executor, reconciler: () => scansModule().reconciler }),
+      ...findingJobs({ deriver: () => findingsModule().deriver, sweep: () => findingsModule().sweep }),
     ]);
     const queue = createJobQueue({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:jobs`, registry, logger, clock });
     closers.push(() => queue.close());
@@ -174,8 +183,25 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const scorers = createScorerService({ judge: () => judgeTransport, audit: audit.recorder });
     // Stateless, shared by the preview route and the scan engine.
     const converters = createConverterService();
+    // Shipped classification data (issue 7 §3): probe mappings, selections and findings name its nodes.
+    const taxonomies = loadTaxonomyService();
+    // Datasets (issue 7 §2): imports and their items, which scans select as probes.
+    const datasets = createDatasetsModule({ db, clock, taxonomy: taxonomies });
+    // Findings (issue 7 §4): derived from a scan's attempts when the engine reports it settled (and by a sweep).
+    built.findings = createFindingsModule({
+      db,
+      cipher,
+      clock,
+      logger,
+      queue,
+      audit: audit.recorder,
+      taxonomy: taxonomies,
+      loadPlan: (orgId, scanId) => scansModule().service.loadPlan(orgId, scanId),
+      isMember: async (executor, orgId, userId) => (await identity.repos.memberships.findLive(executor, orgId, userId)) !== undefined,
+    });
     // Scans (issue 6): plans, the chunk outbox and its reconciler, the executor, the event log.
     built.scans = createScansModule({
+      onSettled: built.findings.trigger.onSettled,
       db,
       cipher,
       store,
@@ -185,11 +211,15 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       targets: targets.service,
       scorers,
       converters,
+      taxonomies,
+      datasets: datasets.probeSource,
       sendToVersion: targets.sendToVersion,
       versionInfo: targets.versionInfo,
       // Lease and status-check timings from the policy's scans section (tests shorten them there).
       executorOptions: { leaseMs: policy.current().scans.chunkLeaseMs, heartbeatMs: policy.current().scans.leaseHeartbeatMs, statusCheckMs: policy.current().scans.statusCheckMs },
     });
+    // The shipped probe library, checked and seeded once per version (idempotent; concurrent starts serialise).
+    await built.scans.probes.seedShipped();
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics });
     const startedAt = clock.now();
@@ -209,6 +239,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
         ...audit.schedules,
         ...scanSchedules(policy.current().scans.reconcileEveryMs),
+        ...findingSchedules(),
       ]);
       closers.push(() => scheduler.stop());
     }
@@ -232,7 +263,10 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       scorers,
       converters,
       targets,
+      taxonomies,
+      datasets,
       scans: scansModule(),
+      findings: findingsModule(),
       runWrite: createWriteRunner({
         db,
         cipher,

@@ -9,10 +9,16 @@ import type {
   AuditEventsTable,
   AuditSigningKeysTable,
 } from './audit-tables.js';
+import type { ProbeLibraryTable, ProbeLibraryVersionsTable } from './probe-tables.js';
+import type { DatasetItemsTable, DatasetsTable } from './dataset-tables.js';
+import type { FindingCommentsTable, FindingScansTable, FindingScanSyncTable, FindingsTable } from './finding-tables.js';
 import type { AttemptsTable, ScanChunksTable, ScanEventsTable, ScansTable, TargetsTable, TargetVersionsTable } from './red-team-tables.js';
 
 export * from './audit-tables.js';
 export * from './red-team-tables.js';
+export * from './finding-tables.js';
+export * from './dataset-tables.js';
+export * from './probe-tables.js';
 
 /**
  * The database as Kysely sees it (camelCase; CamelCasePlugin maps to the snake_case columns the
@@ -275,4 +281,12 @@ export interface Database {
   scanChunks: ScanChunksTable;
   attempts: AttemptsTable;
   scanEvents: ScanEventsTable;
+  findings: FindingsTable;
+  findingScans: FindingScansTable;
+  findingComments: FindingCommentsTable;
+  findingScanSync: FindingScanSyncTable;
+  datasets: DatasetsTable;
+  datasetItems: DatasetItemsTable;
+  probeLibraryVersions: ProbeLibraryVersionsTable;
+  probeLibrary: ProbeLibraryTable;
 }

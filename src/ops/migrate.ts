@@ -5,6 +5,11 @@ import { openDatabase } from '../platform/db/database.js';
 import { migrateToLatest } from '../platform/db/migrator.js';
 import { createLogger } from '../platform/logger.js';
 import { reportStartupFailure } from '../platform/process-lifecycle.js';
+import { createConverterService } from '../modules/converters/converters.service.js';
+import { seedShippedLibrary } from '../modules/probes/probe-seed.js';
+import { unavailableJudgeTransport } from '../modules/scorers/judge.js';
+import { createScorerService } from '../modules/scorers/scorers.service.js';
+import { loadTaxonomyService } from '../modules/taxonomies/taxonomies.service.js';
 
 /** Audit tables: the application may read and append, and on audit_events set seq and hash (sealing). */
 const AUDIT_TABLES = new Set(['audit_events', 'audit_checkpoints', 'audit_signing_keys']);
@@ -35,7 +40,7 @@ export async function grantAppRole(db: Kysely<unknown>, role: string): Promise<v
 }
 
 /**
- * `npm run migrate`: applies pending migrations and exits. On the embedded database it refuses
+ * `npm run migrate`: applies pending migrations, seeds the shipped probe library version, and exits. On the embedded database it refuses
  * while the service holds the data-directory lock (openDatabase takes the same lock).
  */
 async function main() {
@@ -54,6 +59,10 @@ async function main() {
     const results = await migrateToLatest(database.db as never);
     for (const result of results) logger.info({ migration: result.migrationName, status: result.status }, 'migration');
     logger.info({ applied: results.length }, results.length === 0 ? 'database already up to date' : 'migrations applied');
+    // Only parameter checks of the scorers run here: no judge is called, nothing is audited.
+    const scorers = createScorerService({ judge: () => unavailableJudgeTransport, audit: { recordNow: () => Promise.resolve('') } });
+    const library = await seedShippedLibrary(database.db, { taxonomies: loadTaxonomyService(), scorers, converters: createConverterService() });
+    logger.info(library, library.seeded ? 'probe library seeded' : 'probe library already seeded');
     const appRole = process.env.DATABASE_APP_ROLE;
     if (appRole && config.mode === 'server') {
       await grantAppRole(database.db as never, appRole);

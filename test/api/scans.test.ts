@@ -43,10 +43,13 @@ type Scan = {
 const call = (method: 'GET' | 'POST', url: string, token: string, payload?: unknown) =>
   t.app.inject({ method, url: `/api/v1${url}`, headers: { ...(payload === undefined ? {} : json), ...bearer(token) }, ...(payload === undefined ? {} : { payload: payload as object }) });
 
+/** Three library jailbreak probes (the category itself holds many more). */
+const JAILBREAKS = ['jailbreak.persona-roleplay.dan-lock-picking', 'jailbreak.hypothetical-framing.novel-alarm', 'jailbreak.refusal-suppression.email-account'];
+
 const scanBody = (extra: Record<string, unknown> = {}) => ({
   name: 'jailbreak sweep',
   targetId,
-  probes: { categories: ['jailbreak'] },
+  probes: { ids: JAILBREAKS },
   converterChains: [[], [{ converter: 'rot13' }]],
   scorers: [{ id: 'refusal' }],
   samples: 5,
@@ -92,18 +95,18 @@ afterAll(async () => {
   await t?.close();
 });
 
-describe('GET /probes: the starter set', () => {
+describe('GET /probes: the built-in library (filters: test/api/probes.test.ts)', () => {
   it('lists the built-in probes by page and by category', async () => {
     const first = await call('GET', '/probes?limit=5', viewer);
     expect(first.statusCode).toBe(200);
-    const page = first.json<{ items: Array<{ id: string; category: string; prompt: string; objective: string }>; nextCursor: string | null }>();
+    const page = first.json<{ items: Array<{ id: string; category: string; prompt: string; goal: string }>; nextCursor: string | null }>();
     expect(page.items).toHaveLength(5);
     const rest = await call('GET', `/probes?limit=100&cursor=${page.nextCursor}`, viewer);
     const all = [...page.items, ...rest.json<{ items: typeof page.items }>().items];
-    expect(all.length).toBeGreaterThanOrEqual(12);
+    expect(all.length).toBe(105);
     expect(new Set(all.map((probe) => probe.id)).size).toBe(all.length);
-    const pii = await call('GET', '/probes?category=pii', viewer);
-    expect(pii.json<{ items: typeof page.items }>().items.every((probe) => probe.category === 'pii')).toBe(true);
+    const pii = await call('GET', '/probes?category=sensitive-information', viewer);
+    expect(pii.json<{ items: typeof page.items }>().items.every((probe) => probe.category === 'sensitive-information')).toBe(true);
     expect((await call('GET', '/probes?category=nope', viewer)).statusCode).toBe(422);
   });
 });
@@ -150,7 +153,13 @@ describe('POST /scans: a frozen plan, answered 202', () => {
 
   it('[ASVS 2.2.1] refuses invalid plans with 422 and JSON pointers', async () => {
     const cases: Array<[Record<string, unknown>, string]> = [
-      [{ probes: { ids: ['starter.no-such-probe'] } }, '/probes/ids/0'],
+      [{ probes: { ids: ['no.such-probe'] } }, '/probes/ids/0'],
+      [{ probes: { taxonomy: ['owasp-llm-2026:LLM99'] } }, '/probes/taxonomy/0'],
+      [{ probes: { taxonomy: ['owasp-llm-2026'] } }, '/probes/taxonomy/0'],
+      [{ probes: { datasets: ['0190a000-0000-7000-8000-00000000dead'] } }, '/probes/datasets/0'],
+      [{ probes: { categories: ['pii'] } }, '/probes/categories/0'],
+      // Inline probes have no scorers of their own: a plan without scorers cannot judge them.
+      [{ probes: { inline: [{ name: 'mine', prompt: 'hello' }] }, scorers: undefined }, '/scorers'],
       [{ converterChains: [[{ converter: 'prefix-suffix', params: { unknown: 1 } }]] }, '/converterChains/0/0/params/unknown'],
       [{ scorers: [{ id: 'refusal', params: { noRefusalMeans: 'perhaps' } }] }, '/scorers/0/params/noRefusalMeans'],
       [{ scorers: [] }, '/scorers'],
@@ -314,7 +323,8 @@ describe('wiring: a process that runs jobs takes a scan to completion', () => {
       runner.app.inject({ method, url: `/api/v1${url}`, headers: { ...(payload === undefined ? {} : json), ...bearer(token) }, ...(payload === undefined ? {} : { payload: payload as object }) });
     const target = await send('POST', '/targets', { name: 'leaky', kind: 'sim:leaky', config: {}, limits: { requestsPerMinute: 6000, maxInFlight: 8 } });
     expect(target.statusCode, target.body).toBe(201);
-    const created = await send('POST', '/scans', { name: 'wiring', targetId: target.json<{ id: string }>().id, probes: { categories: ['prompt-injection', 'system-prompt-leakage'] }, scorers: [{ id: 'refusal' }], samples: 2, seed: 5 });
+    const probes = { ids: ['prompt-injection.ignore-previous.reply-pwned', 'prompt-injection.forged-role-turn.maintenance-mode', 'system-prompt-leakage.direct-request.system-prompt', 'system-prompt-leakage.ignore-and-print.everything-before', 'system-prompt-leakage.repeat-words-above.you-are'] };
+    const created = await send('POST', '/scans', { name: 'wiring', targetId: target.json<{ id: string }>().id, probes, scorers: [{ id: 'refusal' }], samples: 2, seed: 5 });
     expect(created.statusCode, created.body).toBe(202);
     const id = created.json<Scan>().id;
     let scan: Scan | undefined;
@@ -330,4 +340,63 @@ describe('wiring: a process that runs jobs takes a scan to completion', () => {
     const cells = await runner.container.db.selectFrom('attempts').select('cellIndex').where('scanId', '=', id).orderBy('cellIndex').execute();
     expect(cells.map((row) => row.cellIndex)).toEqual([...Array(10).keys()]);
   }, 60_000);
+
+  it("runs scans without scorers or chains in the request (the default set; the leakage category): each probe's own, and leakage succeeds on sim:leaky", async () => {
+    const token = (await login(runner, BOOTSTRAP_ADMIN.email, BOOTSTRAP_ADMIN.password)).accessToken;
+    const send = (method: 'GET' | 'POST', url: string, payload?: unknown) =>
+      runner.app.inject({ method, url: `/api/v1${url}`, headers: { ...(payload === undefined ? {} : json), ...bearer(token) }, ...(payload === undefined ? {} : { payload: payload as object }) });
+    const all = async <T>(url: string): Promise<T[]> => {
+      const items: T[] = [];
+      for (let cursor: string | null = ''; cursor !== null; ) {
+        const page: { items: T[]; nextCursor: string | null } = (await send('GET', `${url}${url.includes('?') ? '&' : '?'}limit=100${cursor ? `&cursor=${cursor}` : ''}`)).json<{ items: T[]; nextCursor: string | null }>();
+        items.push(...page.items);
+        cursor = page.nextCursor;
+      }
+      return items;
+    };
+    type Probe = { id: string; category: string; defaultScorers: Array<{ id: string }>; defaultConverters: Array<{ id: string }> };
+    type Attempt = { probeId: string; verdict: string; scores: Array<{ scorerId: string; verdict: string }>; converterLineage: Array<{ converter: string }> };
+    const library = await all<Probe>('/probes');
+    const probeOf = (id: string) => library.find((probe) => probe.id === id)!;
+    const target = await send('POST', '/targets', { name: 'leaky own scorers', kind: 'sim:leaky', config: {}, limits: { requestsPerMinute: 6000, maxInFlight: 8 } });
+    expect(target.statusCode, target.body).toBe(201);
+    const targetId = target.json<{ id: string }>().id;
+
+    const defaults = library.filter((probe) => (probe as Probe & { isDefault: boolean }).isDefault);
+    const defaultScan = await send('POST', '/scans', { name: 'default set', targetId, seed: 11 });
+    const leakageScan = await send('POST', '/scans', { name: 'leakage, own scorers and chains', targetId, probes: { categories: ['system-prompt-leakage'] }, seed: 12 });
+    expect(defaultScan.statusCode, defaultScan.body).toBe(202);
+    expect(leakageScan.statusCode, leakageScan.body).toBe(202);
+    // One chain slot (each probe's own); the probes' scorers named once each.
+    expect(defaultScan.json<Scan>().plan).toMatchObject({ probes: defaults.length, chains: 1, samples: 1, cells: defaults.length });
+    expect(new Set(defaultScan.json<Scan>().plan.scorers)).toEqual(new Set(defaults.flatMap((probe) => probe.defaultScorers.map((scorer) => scorer.id))));
+    const plan = await runner.container.scans.service.loadPlan(await orgIdBySlug(runner, 'default'), defaultScan.json<Scan>().id);
+    expect(plan).toMatchObject({ scorers: [], chains: [[]], chainSource: 'probe' });
+    expect(plan!.probes.map((probe) => probe.id)).toEqual(defaults.map((probe) => probe.id));
+    expect(plan!.probes[0]).toMatchObject({ source: { kind: 'library' }, family: expect.any(String), taxonomy: expect.any(Array), complexity: expect.any(String), scorers: expect.any(Array) });
+
+    for (const created of [defaultScan, leakageScan]) {
+      const id = created.json<Scan>().id;
+      let final: Scan | undefined;
+      await waitFor(async () => {
+        final = (await send('GET', `/scans/${id}`)).json<Scan>();
+        return final.status !== 'queued' && final.status !== 'running';
+      }, 45_000, 100);
+      expect(final?.status, final?.statusReason ?? '').toBe('completed');
+      const attempts = await all<Attempt>(`/scans/${id}/attempts`);
+      // (A loaded machine may time a call out: an errored cell still carries its probe's scorer ids.)
+      expect(final!.coverage).toMatchObject({ done: created.json<Scan>().plan.cells });
+      expect(attempts).toHaveLength(created.json<Scan>().plan.cells);
+      for (const attempt of attempts) {
+        const probe = probeOf(attempt.probeId);
+        // Judged by its own probe's scorers, sent through its own converters.
+        expect(attempt.scores.map((score) => score.scorerId), attempt.probeId).toEqual(probe.defaultScorers.map((scorer) => scorer.id));
+        expect(attempt.converterLineage.map((step) => step.converter), attempt.probeId).toEqual(probe.defaultConverters.map((step) => step.id));
+      }
+      const leakage = attempts.filter((attempt) => probeOf(attempt.probeId).category === 'system-prompt-leakage');
+      const leaked = leakage.filter((attempt) => attempt.verdict === 'succeeded' && attempt.scores.some((score) => score.scorerId === 'leak' && score.verdict === 'succeeded'));
+      // sim:leaky leaks when a prompt matches its injection pattern: several leakage probes do.
+      expect(leaked.length, JSON.stringify(leakage.map((attempt) => [attempt.probeId, attempt.verdict]))).toBeGreaterThanOrEqual(3);
+    }
+  }, 120_000);
 });

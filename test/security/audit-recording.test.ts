@@ -5,6 +5,7 @@ import { createAuditRepo, type AuditRepo } from '../../src/modules/audit/audit.r
 import { newId } from '../../src/platform/ids.js';
 import { readAudit } from '../setup/audit-trail.js';
 import { setStatus } from '../setup/scan-rows.js';
+import { insertPlanScan, insertTarget, insertVerdicts, planProbe } from '../setup/finding-rows.js';
 import { addMember, bearer, createOrg, createUserWithPassword, json, login } from '../setup/identity-factory.js';
 import { BOOTSTRAP_ADMIN, createTestApp, type TestApp } from '../setup/test-app.js';
 import { challenge, oathCode, verify } from './mfa-support.js';
@@ -18,12 +19,12 @@ import { challenge, oathCode, verify } from './mfa-support.js';
  */
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** GETs of these resources are sensitive reads (personal data, secrets metadata, the trail itself). */
-const SENSITIVE_READ = /^\/api\/v1\/(users(\/|$)|orgs\/:id\/(members|invitations)(\/|$)|api-keys(\/|$)|audit(\/|$))/;
+/** GETs of these resources are sensitive reads (personal data, secrets metadata, the trail itself, imported attack content). */
+const SENSITIVE_READ = /^\/api\/v1\/(users(\/|$)|orgs\/:id\/(members|invitations)(\/|$)|api-keys(\/|$)|audit(\/|$)|datasets\/:id\/items$)/;
 /** The caller's own profile: self-service, no other person's data, and the hot path (users.routes.ts). */
 const NOT_SENSITIVE = new Set(['GET /api/v1/users/me']);
 /** POSTs that only compute an answer from their body and change nothing: there is no write to record. */
-const COMPUTE_ONLY = new Set(['POST /api/v1/converters/preview']);
+const COMPUTE_ONLY = new Set(['POST /api/v1/converters/preview', 'POST /api/v1/datasets/preview']);
 /** Declared writes whose real call needs state only their module's own test builds (passkeys: a browser's WebAuthn authenticator). */
 const COVERED_ELSEWHERE = new Map([
   ['POST /api/v1/audit/alerts/:id/acknowledge', 'test/security/audit-alerts.test.ts'],
@@ -284,6 +285,16 @@ const scanControl = (action: 'cancel' | 'pause' | 'resume', from: 'queued' | 'ru
   },
 });
 
+/** A finding of the default organisation, derived from a succeeded attempt as the derivation job would. */
+async function newFinding(): Promise<string> {
+  const target = await insertTarget(t.container, defaultOrgId, rootId);
+  const probeId = fresh('audit.finding');
+  const scan = await insertPlanScan(t.container, defaultOrgId, rootId, target, [planProbe(probeId)]);
+  await insertVerdicts(t.container, defaultOrgId, scan, [[probeId, 'succeeded']]);
+  await t.container.findings.deriver.deriveScan(defaultOrgId, scan);
+  return (await t.container.db.selectFrom('findings').select('id').where('targetId', '=', target.id).executeTakeFirstOrThrow()).id;
+}
+
 const WRITES: Record<string, WriteCase> = {
   'POST /api/v1/orgs': {
     status: 201,
@@ -451,9 +462,44 @@ const WRITES: Record<string, WriteCase> = {
       return { call: asRoot({ method: 'POST', url: '/api/v1/scans', payload }), resourceId: resultId, orgId: defaultOrgId, changed, secrets: [marker, payload.probes.inline[0]!.prompt, payload.name] };
     },
   },
+  'POST /api/v1/datasets': {
+    status: 201,
+    prepare: () => {
+      const marker = `dataset-${newId()}`;
+      const payload = { name: `Private set ${marker}`, source: `https://example.test/${marker}`, licence: 'MIT', format: 'jsonl', content: JSON.stringify({ p: `Reveal ${marker}-PROMPT` }), mapping: { prompt: 'p' }, defaults: { category: 'jailbreak' } };
+      const changed = ['name', 'source', 'licence', 'format', 'content', 'mapping', 'defaults'];
+      return { call: asRoot({ method: 'POST', url: '/api/v1/datasets', payload }), resourceId: resultId, orgId: defaultOrgId, changed, secrets: [marker, payload.name, payload.source] };
+    },
+  },
+  'DELETE /api/v1/datasets/:id': {
+    status: 204,
+    prepare: async () => {
+      const marker = `dataset-${newId()}`;
+      const payload = { name: marker, source: 'audit walker', licence: 'MIT', format: 'jsonl', content: JSON.stringify({ p: `Reveal ${marker}-PROMPT` }), mapping: { prompt: 'p' }, defaults: { category: 'jailbreak' } };
+      const { response } = await call(asRoot({ method: 'POST', url: '/api/v1/datasets', payload }));
+      expect(response.statusCode, response.body).toBe(201);
+      const id = response.json<{ id: string }>().id;
+      return { call: asRoot({ method: 'DELETE', url: `/api/v1/datasets/${id}` }), resourceId: id, orgId: defaultOrgId, changed: [], secrets: [`${marker}-PROMPT`] };
+    },
+  },
   'POST /api/v1/scans/:id/cancel': scanControl('cancel', 'running'),
   'POST /api/v1/scans/:id/pause': scanControl('pause', 'running'),
   'POST /api/v1/scans/:id/resume': scanControl('resume', 'paused'),
+  'PATCH /api/v1/findings/:id': {
+    status: 200,
+    prepare: async () => {
+      const id = await newFinding();
+      return { call: asRoot({ method: 'PATCH', url: `/api/v1/findings/${id}`, payload: { status: 'confirmed' }, headers: { 'if-match': '"v1"' } }), resourceId: id, orgId: defaultOrgId, changed: ['status'] };
+    },
+  },
+  'POST /api/v1/findings/:id/comments': {
+    status: 201,
+    prepare: async () => {
+      const id = await newFinding();
+      const body = `Confidential triage note ${fresh('comment')}`;
+      return { call: asRoot({ method: 'POST', url: `/api/v1/findings/${id}/comments`, payload: { body } }), resourceId: id, orgId: defaultOrgId, changed: ['body'], secrets: [body] };
+    },
+  },
   'POST /api/v1/auth/mfa/totp': {
     status: 201,
     prepare: async () => {
@@ -676,6 +722,20 @@ describe('[ASVS 16.3.2] reads of sensitive resources', () => {
     ]);
   });
 
+  it("GET /api/v1/datasets/:id/items records dataset.items.read before its response, without the items' content", async () => {
+    const marker = `items-${newId()}`;
+    const payload = { name: marker, source: 'audit walker', licence: 'MIT', format: 'jsonl', content: JSON.stringify({ p: `Reveal ${marker}-PROMPT` }), mapping: { prompt: 'p' }, defaults: { category: 'jailbreak' } };
+    const created = await call(asRoot({ method: 'POST', url: '/api/v1/datasets', payload }));
+    expect(created.response.statusCode, created.response.body).toBe(201);
+    const datasetId = created.response.json<{ id: string }>().id;
+    const { response, requestId, ip } = await call(asRoot({ method: 'GET', url: `/api/v1/datasets/${datasetId}/items` }));
+    expect(response.statusCode, response.body).toBe(200);
+    expect(response.body).toContain(`${marker}-PROMPT`);
+    const events = await readAudit(t, { requestId });
+    expect(events).toMatchObject([{ action: 'dataset.items.read', resourceType: 'dataset', outcome: 'success', actorId: rootId, orgId: defaultOrgId, resourceId: datasetId, statusCode: 200, clientIp: ip, userAgent: AGENT }]);
+    expect((await rawRow(events[0]!.id)).includes(Buffer.from(`${marker}-PROMPT`))).toBe(false);
+  });
+
   it('a sensitive read whose event cannot be recorded is not served', async () => {
     const requestId = `req-${newId()}`;
     failAuditOf = requestId;
@@ -683,5 +743,22 @@ describe('[ASVS 16.3.2] reads of sensitive resources', () => {
     expect(failAuditOf).toBeUndefined();
     expect(response.statusCode).toBe(500);
     expect(response.body).not.toContain(BOOTSTRAP_ADMIN.email);
+  });
+});
+
+describe('[ASVS 16.3.2] reads of findings (attack outcomes) are recorded', () => {
+  let findingId: string;
+  beforeAll(async () => {
+    findingId = await newFinding();
+  });
+  const reads: Array<[string, string, () => string, () => string | null]> = [
+    ['GET /api/v1/findings', 'finding.list', () => '/api/v1/findings', () => null],
+    ['GET /api/v1/findings/:id', 'finding.read', () => `/api/v1/findings/${findingId}`, () => findingId],
+    ['GET /api/v1/findings/:id/comments', 'finding.comments.read', () => `/api/v1/findings/${findingId}/comments`, () => findingId],
+  ];
+  it.each(reads)('%s records %s before its response', async (_name, action, url, resourceId) => {
+    const { response, requestId } = await call(asRoot({ method: 'GET', url: url() }));
+    expect(response.statusCode, response.body).toBe(200);
+    expect(await readAudit(t, { requestId })).toMatchObject([{ action, outcome: 'success', actorId: rootId, orgId: defaultOrgId, resourceId: resourceId(), statusCode: 200 }]);
   });
 });

@@ -25,6 +25,8 @@ let bTargetId: string;
 let bScanId: string; // running: cancel and pause would be allowed for its own organisation
 let bPausedScanId: string; // paused: resume would be allowed
 let bAttemptId: string;
+let bFindingId: string;
+let bDatasetId: string;
 
 interface Case {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -73,6 +75,20 @@ const cases: Case[] = [
   { method: 'GET', route: '/api/v1/scans/:id/attempts/:attemptId/evidence', url: () => `/api/v1/scans/${bScanId}/attempts/${bAttemptId}/evidence` },
   // The 404 must come before the stream starts: a hijacked reply would never end (see the guard in the test).
   { method: 'GET', route: '/api/v1/scans/:id/events', url: () => `/api/v1/scans/${bScanId}/events`, headers: { accept: 'text/event-stream' } },
+  { method: 'GET', route: '/api/v1/findings/:id', url: () => `/api/v1/findings/${bFindingId}` },
+  { method: 'PATCH', route: '/api/v1/findings/:id', url: () => `/api/v1/findings/${bFindingId}`, payload: () => ({ status: 'confirmed', assigneeId: mallory }), headers: { 'if-match': '"v1"' } },
+  { method: 'GET', route: '/api/v1/findings/:id/comments', url: () => `/api/v1/findings/${bFindingId}/comments` },
+  { method: 'POST', route: '/api/v1/findings/:id/comments', url: () => `/api/v1/findings/${bFindingId}/comments`, payload: () => ({ body: 'planted' }) },
+  { method: 'GET', route: '/api/v1/datasets/:id', url: () => `/api/v1/datasets/${bDatasetId}` },
+  { method: 'GET', route: '/api/v1/datasets/:id/items', url: () => `/api/v1/datasets/${bDatasetId}/items` },
+  { method: 'DELETE', route: '/api/v1/datasets/:id', url: () => `/api/v1/datasets/${bDatasetId}`, headers: { 'if-match': '"v1"' } },
+];
+
+/** Routes with a path parameter over data of no organisation (shipped reference data): every caller gets the same answer. */
+const SHARED_REFERENCE: Array<{ route: string; url: string }> = [
+  { route: 'GET /api/v1/taxonomies/:taxonomyId', url: '/api/v1/taxonomies/owasp-llm-2026' },
+  { route: 'GET /api/v1/taxonomies/:taxonomyId/nodes/:nodeId', url: '/api/v1/taxonomies/owasp-llm-2026/nodes/LLM08' },
+  { route: 'GET /api/v1/probes/:id', url: '/api/v1/probes/system-prompt-leakage.direct-request.system-prompt' },
 ];
 
 const call = (token: string, c: Case, extra: Record<string, string> = {}) =>
@@ -110,6 +126,14 @@ beforeAll(async () => {
   });
   expect(target.statusCode, target.body).toBe(201);
   bTargetId = target.json<{ id: string }>().id;
+  const dataset = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/datasets',
+    headers: { ...json, ...bearer(aliceToken) },
+    payload: { name: 'b dataset', source: 'org B', licence: 'MIT', format: 'jsonl', content: '{"p":"b secret prompt"}', mapping: { prompt: 'p' }, defaults: { category: 'jailbreak' } },
+  });
+  expect(dataset.statusCode, dataset.body).toBe(201);
+  bDatasetId = dataset.json<{ id: string }>().id;
   // Two scans of organisation B, created by its owner through the API, then moved to the states in which
   // their own organisation could cancel, pause or resume them: only the organisation check stands between.
   const newScan = async (name: string) => {
@@ -154,6 +178,40 @@ beforeAll(async () => {
     .execute();
 });
 
+// A finding of organisation B, as derivation would have written it (its own tests cover derivation).
+beforeAll(async () => {
+  bFindingId = newId();
+  const now = new Date();
+  await t.container.db
+    .insertInto('findings')
+    .values({
+      id: bFindingId,
+      orgId: orgB,
+      fingerprint: 'b'.repeat(64),
+      targetId: bTargetId,
+      family: 'b.family',
+      primaryRef: 'owasp-llm-2026:LLM08',
+      taxonomyRefs: JSON.stringify(['owasp-llm-2026:LLM08']),
+      objective: 'reveal the system prompt',
+      title: 'b finding',
+      category: 'system-prompt-leakage',
+      complexity: 'low',
+      severityScore: 7,
+      severityLabel: 'high',
+      firstSeenAt: now,
+      lastSeenAt: now,
+      occurrences: 1,
+      trials: 1,
+      lastScanId: bScanId,
+      fixedAt: null,
+      assigneeId: null,
+      updatedBy: null,
+      deletedAt: null,
+      deletedBy: null,
+    })
+    .execute();
+});
+
 afterAll(async () => {
   await t?.close();
 });
@@ -169,7 +227,7 @@ describe('tenant isolation', () => {
         return [permission].flat().some((candidate) => orgPermissions.has(candidate as never));
       })
       .flatMap((route) => route.methods.filter((method) => method !== 'HEAD').map((method) => `${method} ${route.url}`));
-    const covered = new Set(cases.map((c) => `${c.method} ${c.route}`));
+    const covered = new Set([...cases.map((c) => `${c.method} ${c.route}`), ...SHARED_REFERENCE.map((c) => c.route)]);
     expect(scoped.length).toBeGreaterThan(0);
     for (const route of scoped) expect(covered.has(route), `${route} has no cross-organisation case`).toBe(true);
   });
@@ -186,6 +244,14 @@ describe('tenant isolation', () => {
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.body).not.toContain('alice');
     expect(response.body).not.toContain('org-b');
+  });
+
+  it.each(SHARED_REFERENCE.map((c) => [c.route, c] as const))('[ASVS 8.4.1] %s holds no organisation data: both organisations get the same answer', async (_name, c) => {
+    const [home, other] = await Promise.all(
+      ['mallory@example.test', 'alice@example.test'].map(async (email) => t.app.inject({ method: 'GET', url: c.url, headers: bearer((await login(t, email, PASSWORD)).accessToken) })),
+    );
+    expect(home!.statusCode, home!.body).toBe(200);
+    expect(other!.body).toBe(home!.body);
   });
 
   it("[ASVS 8.4.1] leaves the other organisation's resources as they were", async () => {
@@ -210,6 +276,8 @@ describe('tenant isolation', () => {
     expect(scans.find((scan) => scan.id === bPausedScanId)).toMatchObject({ status: 'paused', finishedAt: null });
     const attempts = await t.container.db.selectFrom('attempts').select('id').where('scanId', '=', bScanId).execute();
     expect(attempts).toEqual([{ id: bAttemptId }]);
+    const dataset = await t.container.db.selectFrom('datasets').select(['version', 'deletedAt']).where('id', '=', bDatasetId).executeTakeFirstOrThrow();
+    expect(dataset).toEqual({ version: 1, deletedAt: null });
     // Nothing was recorded as done to org B's scans, and no raw content of theirs was read.
     const touched = await t.container.db
       .selectFrom('auditEvents')
@@ -258,5 +326,17 @@ describe('tenant isolation', () => {
       const response = await t.app.inject({ method: 'GET', url, headers: bearer(aliceToken, { 'x-organization-id': orgB }) });
       expect(response.statusCode, `${url}: ${response.body}`).toBe(200);
     }
+  });
+});
+
+describe('tenant isolation of findings', () => {
+  it("[ASVS 8.4.1] leaves the other organisation's finding unchanged, uncommented and unlisted", async () => {
+    const finding = await t.container.db.selectFrom('findings').selectAll().where('id', '=', bFindingId).executeTakeFirstOrThrow();
+    expect(finding).toMatchObject({ status: 'new', version: 1, assigneeId: null });
+    expect(await t.container.db.selectFrom('findingComments').select('id').where('findingId', '=', bFindingId).execute()).toEqual([]);
+    const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
+    const list = await t.app.inject({ method: 'GET', url: '/api/v1/findings', headers: bearer(token) });
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json<{ items: unknown[] }>().items).toEqual([]);
   });
 });

@@ -13,6 +13,9 @@ import * as mfa from './2026-11-28T0011-mfa.js';
 import * as passkeys from './2026-11-28T0012-passkeys.js';
 import * as scans from './2026-11-28T0013-scans.js';
 import * as rawContentGrant from './2026-11-28T0014-raw-content-grant.js';
+import * as probeLibrary from './2026-11-29T0015-probe-library.js';
+import * as datasets from './2026-11-29T0016-datasets.js';
+import * as findings from './2026-11-29T0017-findings.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -33,4 +36,7 @@ export const migrations: Record<string, Migration> = {
   '2026-11-28T0012-passkeys': passkeys,
   '2026-11-28T0013-scans': scans,
   '2026-11-28T0014-raw-content-grant': rawContentGrant,
+  '2026-11-29T0015-probe-library': probeLibrary,
+  '2026-11-29T0016-datasets': datasets,
+  '2026-11-29T0017-findings': findings,
 };

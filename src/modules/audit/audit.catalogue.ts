@@ -100,9 +100,20 @@ export const AUDIT_ACTIONS = {
   'scan.paused': { kind: 'write', resource: 'scan' },
   'scan.resumed': { kind: 'write', resource: 'scan' },
 
+  // Datasets (issue 7 §2): imported attack content; reading items is a read of the organisation's content.
+  'dataset.created': { kind: 'write', resource: 'dataset' },
+  'dataset.deleted': { kind: 'write', resource: 'dataset' },
+  'dataset.items.read': { kind: 'read', resource: 'dataset' },
+
   // Findings, attempts and evidence (issue 6 onwards): reads are sensitive and watched for volume.
   'finding.list': { kind: 'read', resource: 'finding' },
   'finding.read': { kind: 'read', resource: 'finding' },
+  // Triage (issue 7 §4): status moves, assignees and comments (never their text); derivation acts as the system.
+  'finding.updated': { kind: 'write', resource: 'finding' },
+  'finding.commented': { kind: 'write', resource: 'finding' },
+  'finding.comments.read': { kind: 'read', resource: 'finding' },
+  'finding.created': { kind: 'system', resource: 'finding' },
+  'finding.reopened': { kind: 'system', resource: 'finding' },
   'attempt.read': { kind: 'read', resource: 'attempt' },
   // A page of a scan's attempts (metadata only): the resource is the scan.
   'attempt.list': { kind: 'read', resource: 'scan' },

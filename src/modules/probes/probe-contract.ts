@@ -38,12 +38,13 @@ const ChainStepSchema = Type.Object(
   { additionalProperties: false },
 );
 
+// Type.Unsafe keeps the literal unions' schema while giving Static the string-literal type (a mapped union alone infers never).
 /** One library probe (data/probes/library/*.json, `probes[]`). */
 export const LibraryProbe = Type.Object(
   {
     id: Type.String({ pattern: PROBE_ID_PATTERN }),
     name: Type.String({ minLength: 1, maxLength: 200 }),
-    category: Type.Union(PROBE_CATEGORIES.map((category) => Type.Literal(category))),
+    category: Type.Unsafe<ProbeCategory>(Type.Union(PROBE_CATEGORIES.map((category) => Type.Literal(category)))),
     /** Findings deduplicate per family: variants of one attack share it. */
     family: Type.String({ pattern: PROBE_ID_PATTERN }),
     /** What a successful attack achieves (the judge's rubric; the finding's normalised objective). */
@@ -56,7 +57,7 @@ export const LibraryProbe = Type.Object(
     taxonomy: Type.Array(Type.String({ pattern: TAXONOMY_REF_PATTERN }), { minItems: 1, maxItems: 12, uniqueItems: true }),
     severityBasis: Type.Object(
       {
-        complexity: Type.Union(EXPLOIT_COMPLEXITIES.map((value) => Type.Literal(value))),
+        complexity: Type.Unsafe<ExploitComplexity>(Type.Union(EXPLOIT_COMPLEXITIES.map((value) => Type.Literal(value)))),
         /** Why this probe matters when it succeeds (shown with the finding). */
         impact: Type.String({ minLength: 1, maxLength: 500 }),
       },

@@ -7,7 +7,7 @@ import type { ScoreResult } from '../scorers/scorer.types.js';
 import { isTargetCallError, type TargetCallResult, type TargetLimits } from '../targets/target-call.js';
 import { targetCodeOf } from '../targets/target-sender.js';
 import { combineVerdicts, type CellOutcome, type SentRequest } from './attempt-evidence.js';
-import { cellSeed, type FrozenPlan, type PlanCell } from './scan-contract.js';
+import { cellSeed, type FrozenPlan, type PlanCell, type PlanProbe } from './scan-contract.js';
 
 /**
  * One plan cell, start to end: the probe's prompt through the cell's converter chain (seeded per cell,
@@ -52,8 +52,13 @@ export interface CellContext {
   markSent(): Promise<void>;
 }
 
-const noScores = (verdict: 'errored', rationale: string, plan: FrozenPlan): ScoreResult[] =>
-  plan.scorers.map((scorer) => ({ scorerId: scorer.id, verdict, rationale }));
+/** A plan without scorers judges each probe by its own (scan-contract.ts). */
+const scorersOf = (plan: FrozenPlan, probe: PlanProbe) => (plan.scorers.length > 0 ? plan.scorers : (probe.scorers ?? []));
+/** A plan without chains sends each probe through its own converters. */
+const chainOf = (plan: FrozenPlan, probe: PlanProbe, chainIndex: number) => (plan.chainSource === 'probe' ? (probe.converters ?? []) : plan.chains[chainIndex]!);
+
+const noScores = (verdict: 'errored', rationale: string, plan: FrozenPlan, probe: PlanProbe): ScoreResult[] =>
+  scorersOf(plan, probe).map((scorer) => ({ scorerId: scorer.id, verdict, rationale }));
 
 export function createCellRunner(deps: {
   converters: Pick<ConverterService, 'apply' | 'decode'>;
@@ -62,7 +67,7 @@ export function createCellRunner(deps: {
 }) {
   async function score(context: CellContext, cell: PlanCell, promptText: string, responseText: string, signal: AbortSignal): Promise<ScoreResult[]> {
     const probe = context.plan.probes[cell.probeIndex]!;
-    const chain = context.plan.chains[cell.chainIndex]!;
+    const chain = chainOf(context.plan, probe, cell.chainIndex);
     let text = responseText;
     if (chain.length > 0) {
       // Undo what can be undone (a base64 answer to a base64 prompt); an undecodable answer is scored as is.
@@ -74,7 +79,7 @@ export function createCellRunner(deps: {
     }
     const input = { prompt: promptText, response: text, context: { canaries: context.target.canaries, ...(probe.objective ? { objective: probe.objective } : {}) } };
     return Promise.all(
-      context.plan.scorers.map(async (config) => {
+      scorersOf(context.plan, probe).map(async (config) => {
         try {
           return await deps.scorers.score(context.orgId, config, input, signal);
         } catch (error) {
@@ -90,7 +95,7 @@ export function createCellRunner(deps: {
   async function run(context: CellContext, cell: PlanCell, signal: AbortSignal): Promise<CellOutcome | null> {
     const { plan } = context;
     const probe = plan.probes[cell.probeIndex]!;
-    const chain = plan.chains[cell.chainIndex]!;
+    const chain = chainOf(plan, probe, cell.chainIndex);
     // The earlier run's send is counted here, once: as a retry of the cell and as a request of the budget.
     const priorRetry = context.previouslySent ? 1 : 0;
     const base = { cell, probeId: probe.id, promptOriginal: probe.prompt, request: null, response: null, statusCode: null, latencyMs: 0 };
@@ -100,7 +105,7 @@ export function createCellRunner(deps: {
       converted = deps.converters.apply(chain, probe.prompt, { seed: cellSeed(plan.seed, cell.index) });
     } catch {
       // Sizes depend on the probe text; a chain too large for this probe is this cell's error, not the scan's.
-      return { ...base, lineage: [], promptConverted: probe.prompt, retries: 0, errorCode: 'converter_failed', scores: noScores('errored', 'The converter chain failed on this probe; nothing was sent.', plan), verdict: 'errored', requests: 0 };
+      return { ...base, lineage: [], promptConverted: probe.prompt, retries: 0, errorCode: 'converter_failed', scores: noScores('errored', 'The converter chain failed on this probe; nothing was sent.', plan, probe), verdict: 'errored', requests: 0 };
     }
     if (signal.aborted) return null;
 
@@ -121,7 +126,7 @@ export function createCellRunner(deps: {
       };
       if (exchange.text === null || exchange.status < 200 || exchange.status >= 300) {
         const code = exchange.status >= 200 && exchange.status < 300 ? 'target_no_answer' : 'target_status';
-        return { ...common, errorCode: code, scores: noScores('errored', `The target gave no answer to score (status ${exchange.status}).`, plan), verdict: 'errored' };
+        return { ...common, errorCode: code, scores: noScores('errored', `The target gave no answer to score (status ${exchange.status}).`, plan, probe), verdict: 'errored' };
       }
       const scores = await score(context, cell, converted.output, exchange.text, signal);
       if (signal.aborted) return null;
@@ -142,7 +147,7 @@ export function createCellRunner(deps: {
           retries: Math.max(0, error.attempts - 1) + priorRetry,
           requests: error.attempts + priorRetry,
           errorCode: code,
-          scores: noScores('errored', `No answer to score: ${error.message}`, plan),
+          scores: noScores('errored', `No answer to score: ${error.message}`, plan, probe),
           verdict: 'errored',
         };
         if (error.code === 'target_fatal_status' || error.code === 'target_egress_refused') throw new FatalTargetError(error.message, outcome);
@@ -150,7 +155,7 @@ export function createCellRunner(deps: {
       }
       if (isEgressError(error)) {
         const code = targetCodeOf(error.code);
-        const outcome: CellOutcome = { ...sentBase, latencyMs, retries: priorRetry, requests: 1 + priorRetry, errorCode: code, scores: noScores('errored', 'No answer to score: the target could not be reached.', plan), verdict: 'errored' };
+        const outcome: CellOutcome = { ...sentBase, latencyMs, retries: priorRetry, requests: 1 + priorRetry, errorCode: code, scores: noScores('errored', 'No answer to score: the target could not be reached.', plan, probe), verdict: 'errored' };
         if (code === 'target_egress_refused') throw new FatalTargetError(error.message, outcome);
         return outcome;
       }

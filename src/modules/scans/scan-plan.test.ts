@@ -3,17 +3,19 @@ import { AppError } from '../../platform/errors.js';
 import { createConverterService } from '../converters/converters.service.js';
 import { unavailableJudgeTransport } from '../scorers/judge.js';
 import { createScorerService } from '../scorers/scorers.service.js';
-import { loadStarterCatalogue } from '../probes/probe-catalogue.js';
-import { cellAt, cellCount } from './scan-contract.js';
+import { cellAt, cellCount, type PlanProbe } from './scan-contract.js';
 import { buildPlan, chunkSizeFor, cutChunks, MAX_CHUNKS, planHashOf, seededSample, type PlanInput, type PlanTarget } from './scan-plan.js';
 
 const deps = {
-  probes: loadStarterCatalogue(),
   converters: createConverterService(),
   scorers: createScorerService({ judge: () => unavailableJudgeTransport, audit: { recordNow: () => Promise.resolve('') } }),
 };
 const target: PlanTarget = { id: '0190a000-0000-7000-8000-000000000001', versionId: '0190a000-0000-7000-8000-000000000002', kind: 'sim:leaky', limits: { requestsPerMinute: 600, maxInFlight: 4 } };
-const input = (extra: Partial<PlanInput> = {}): PlanInput => ({ probes: { categories: ['jailbreak'] }, scorers: [{ id: 'refusal' }], seed: 42, ...extra });
+/** Probes as the probes service resolves them (selection is tested in probes.service.test.ts). */
+const probe = (id: string, extra: Partial<PlanProbe> = {}): PlanProbe => ({ id, name: id, category: 'jailbreak', prompt: `prompt of ${id}`, ...extra });
+const jailbreaks = ['lib.jailbreak.one', 'lib.jailbreak.two', 'lib.jailbreak.three'].map((id) => probe(id));
+const many = Array.from({ length: 9 }, (_, index) => probe(`lib.mixed.${index}`));
+const input = (extra: Partial<PlanInput> = {}): PlanInput => ({ probes: jailbreaks, scorers: [{ id: 'refusal' }], seed: 42, ...extra });
 
 function problemsOf(run: () => unknown) {
   try {
@@ -44,7 +46,7 @@ describe('chunk size: about 10 s of work at the target limits', () => {
 
   it('lengthens chunks rather than writing more than MAX_CHUNKS rows for a slow target', () => {
     const slow = { ...target, limits: { requestsPerMinute: 1, maxInFlight: 1 } };
-    const built = buildPlan(deps, slow, input({ probes: { ids: ['starter.pii.recall-customer'] }, samples: 100, converterChains: Array.from({ length: 10 }, () => []) }));
+    const built = buildPlan(deps, slow, input({ probes: [probe('lib.pii.one')], samples: 100, converterChains: Array.from({ length: 10 }, () => []) }));
     expect(built.cellsTotal).toBe(1000);
     expect(built.chunks.length).toBeLessThanOrEqual(MAX_CHUNKS);
     expect(built.chunks.at(-1)!.cellEnd).toBe(1000);
@@ -68,17 +70,19 @@ describe('plan freezing', () => {
   });
 
   it('copies probe content and numbers cells probe × chain × sample', () => {
-    const built = buildPlan(deps, target, input({ probes: { ids: ['starter.jailbreak.role-play'], inline: [{ name: 'mine', prompt: 'say \u0000 hi' }] }, converterChains: [[], [{ converter: 'rot13' }]], samples: 3 }));
-    expect(built.plan.probes.map((probe) => probe.id)).toEqual(['starter.jailbreak.role-play', 'inline.0']);
-    expect(built.plan.probes[1]).toEqual({ id: 'inline.0', name: 'mine', category: 'custom', prompt: 'say \u0000 hi' });
+    const inline: PlanProbe = { id: 'inline.0', name: 'mine', category: 'custom', prompt: 'say \u0000 hi', source: { kind: 'inline' } };
+    const built = buildPlan(deps, target, input({ probes: [jailbreaks[0]!, inline], converterChains: [[], [{ converter: 'rot13' }]], samples: 3 }));
+    expect(built.plan.probes.map((entry) => entry.id)).toEqual(['lib.jailbreak.one', 'inline.0']);
+    expect(built.plan.probes[1]).toEqual(inline);
+    expect(built.plan.chainSource).toBeUndefined();
     expect(built.cellsTotal).toBe(cellCount(built.plan));
     expect(built.cellsTotal).toBe(12);
     expect(cellAt(built.plan, 7)).toEqual({ index: 7, probeIndex: 1, chainIndex: 0, sampleIndex: 1 });
   });
 
   it('samples probes by a seeded shuffle: reproducible per seed, in selection order', () => {
-    const all = buildPlan(deps, target, input({ probes: { categories: ['prompt-injection', 'jailbreak', 'pii'] } })).plan.probes.map((probe) => probe.id);
-    const pick = (seed: number) => buildPlan(deps, target, input({ probes: { categories: ['prompt-injection', 'jailbreak', 'pii'] }, sampleSize: 4, seed })).plan.probes.map((probe) => probe.id);
+    const all = buildPlan(deps, target, input({ probes: many })).plan.probes.map((entry) => entry.id);
+    const pick = (seed: number) => buildPlan(deps, target, input({ probes: many, sampleSize: 4, seed })).plan.probes.map((entry) => entry.id);
     expect(pick(7)).toEqual(pick(7));
     expect(pick(7)).toHaveLength(4);
     expect(pick(7).every((id) => all.includes(id))).toBe(true);
@@ -89,31 +93,62 @@ describe('plan freezing', () => {
   });
 
   it('generates a seed when none is given', () => {
-    const { plan } = buildPlan(deps, target, { probes: { categories: ['pii'] }, scorers: [{ id: 'refusal' }] });
+    const { plan } = buildPlan(deps, target, { probes: jailbreaks, scorers: [{ id: 'refusal' }] });
     expect(Number.isInteger(plan.seed) && plan.seed >= 0).toBe(true);
   });
 });
 
 describe('plan validation: every problem as a JSON pointer', () => {
-  it('names unknown probes, converters, bad converter params and bad scorer params together', () => {
+  it('names unknown converters, bad converter params and bad scorer params together', () => {
     const pointers = problemsOf(() =>
       buildPlan(deps, target, {
-        probes: { ids: ['starter.pii.recall-customer', 'no.such.probe'] },
+        probes: jailbreaks,
         converterChains: [[], [{ converter: 'no-such-converter' }, { converter: 'prefix-suffix', params: {} }]],
         scorers: [{ id: 'refusal', params: { noRefusalMeans: 'maybe' } }, { id: 'nope' }],
       }),
     );
     expect(pointers).toEqual(
-      expect.arrayContaining(['/probes/ids/1', '/converterChains/1/0/converter', '/converterChains/1/1/params', '/scorers/0/params/noRefusalMeans', '/scorers/1/id']),
+      expect.arrayContaining(['/converterChains/1/0/converter', '/converterChains/1/1/params', '/scorers/0/params/noRefusalMeans', '/scorers/1/id']),
     );
   });
 
   it('refuses an empty selection, a sample larger than it, and more than 100,000 cells', () => {
-    expect(problemsOf(() => buildPlan(deps, target, input({ probes: {} })))).toEqual(['/probes']);
-    expect(problemsOf(() => buildPlan(deps, target, input({ probes: { categories: ['pii'] }, sampleSize: 3 })))).toEqual(['/sampleSize']);
-    const inline = Array.from({ length: 100 }, (_, index) => ({ name: `p${index}`, prompt: `prompt ${index}` }));
+    expect(problemsOf(() => buildPlan(deps, target, input({ probes: [] })))).toEqual(['/probes']);
+    expect(problemsOf(() => buildPlan(deps, target, input({ probes: [probe('lib.pii.one')], sampleSize: 3 })))).toEqual(['/sampleSize']);
+    const inline = Array.from({ length: 100 }, (_, index) => probe(`inline.${index}`));
     const chains = Array.from({ length: 10 }, () => []);
     // (3 jailbreak + 100 inline probes) × 10 chains × 100 samples = 103,000 cells.
-    expect(problemsOf(() => buildPlan(deps, target, input({ probes: { categories: ['jailbreak'], inline }, converterChains: chains, samples: 100 })))).toEqual(['/samples']);
+    expect(problemsOf(() => buildPlan(deps, target, input({ probes: [...jailbreaks, ...inline], converterChains: chains, samples: 100 })))).toEqual(['/samples']);
+  });
+});
+
+describe("a plan without scorers or chains: each probe's own", () => {
+  const leak = probe('lib.leak.one', { category: 'system-prompt-leakage', scorers: [{ id: 'leak' }], converters: [{ converter: 'base64' }] });
+  const plain = probe('lib.refusal.one', { scorers: [{ id: 'refusal', params: { noRefusalMeans: 'succeeded' } }], converters: [] });
+
+  it('freezes empty plan scorers, one chain slot and chainSource probe, keeping each probe’s scorers and converters', () => {
+    const built = buildPlan(deps, target, { probes: [leak, plain], samples: 2, seed: 3 });
+    expect(built.plan.scorers).toEqual([]);
+    expect(built.plan.chains).toEqual([[]]);
+    expect(built.plan.chainSource).toBe('probe');
+    expect(built.plan.probes.map((entry) => [entry.scorers, entry.converters])).toEqual([
+      [[{ id: 'leak' }], [{ converter: 'base64' }]],
+      [[{ id: 'refusal', params: { noRefusalMeans: 'succeeded' } }], []],
+    ]);
+    expect(built.cellsTotal).toBe(4);
+    // Same input, same hash; request chains instead of the probes' own give another plan.
+    expect(buildPlan(deps, target, { probes: [leak, plain], samples: 2, seed: 3 }).planHash).toBe(built.planHash);
+    expect(buildPlan(deps, target, { probes: [leak, plain], samples: 2, seed: 3, converterChains: [[]] }).planHash).not.toBe(built.planHash);
+  });
+
+  it('refuses a probe without scorers of its own, and checks the probes’ scorers and chains like the plan’s', () => {
+    expect(problemsOf(() => buildPlan(deps, target, { probes: [leak, probe('inline.0')], seed: 1 }))).toEqual(['/scorers']);
+    // With request scorers the inline probe is fine.
+    expect(buildPlan(deps, target, { probes: [leak, probe('inline.0')], scorers: [{ id: 'leak' }], seed: 1 }).plan.scorers).toEqual([{ id: 'leak' }]);
+    const badScorer = probe('lib.bad.scorer', { scorers: [{ id: 'refusal', params: { noRefusalMeans: 'maybe' } }] });
+    const badChain = probe('lib.bad.chain', { scorers: [{ id: 'leak' }], converters: [{ converter: 'no-such-converter' }] });
+    expect(new Set(problemsOf(() => buildPlan(deps, target, { probes: [badScorer, badChain], seed: 1 })))).toEqual(new Set(['/probes/params/noRefusalMeans', '/probes/0/converter']));
+    // Request chains replace the probes' own: their chains are then not used, nor checked.
+    expect(buildPlan(deps, target, { probes: [badChain], converterChains: [[]], seed: 1 }).plan.chainSource).toBeUndefined();
   });
 });

@@ -2,7 +2,6 @@ import { createHash, randomInt } from 'node:crypto';
 import { canonicalJson } from '../../platform/canonical-json.js';
 import { errors, type FieldError } from '../../platform/errors.js';
 import type { ChainStep, ConverterService } from '../converters/converters.service.js';
-import type { ProbeCatalogue } from '../probes/probe-catalogue.js';
 import type { ScorerConfig, ScorerService } from '../scorers/scorers.service.js';
 import type { TargetLimits } from '../targets/target-call.js';
 import { cellCount, type FrozenPlan, type PlanProbe } from './scan-contract.js';
@@ -17,18 +16,13 @@ export const MAX_CHUNK_CELLS = 500;
 /** Chunk rows are written with the scan in one transaction: a very slow target gets longer chunks instead of more rows. */
 export const MAX_CHUNKS = 10_000;
 
-/** The probe selection of a create request (its schema bounds every count and size). */
-export interface ProbeSelection {
-  ids?: string[];
-  categories?: string[];
-  inline?: Array<{ name: string; prompt: string; category?: string; objective?: string }>;
-}
-
-/** What a plan is built from: the validated request plus the target version it will run against. */
+/** What a plan is built from: the selected probes (already resolved) and the rest of the validated request. */
 export interface PlanInput {
-  probes: ProbeSelection;
+  probes: PlanProbe[];
+  /** Absent: each probe is sent through its own converters (`chainSource` 'probe'). */
   converterChains?: ChainStep[][];
-  scorers: ScorerConfig[];
+  /** Absent: each probe is judged by its own scorers (`plan.scorers` empty). */
+  scorers?: ScorerConfig[];
   samples?: number;
   sampleSize?: number;
   seed?: number;
@@ -97,37 +91,56 @@ export function seededSample<T>(items: readonly T[], size: number, seed: number)
     .map((index) => items[index]!);
 }
 
-/** Catalogue ids first (request order), then the categories' probes (catalogue order), then inline ones. */
-function selectProbes(catalogue: ProbeCatalogue, selection: ProbeSelection, problems: FieldError[]): PlanProbe[] {
-  const chosen = new Map<string, PlanProbe>();
-  const add = (probe: PlanProbe) => void (chosen.has(probe.id) || chosen.set(probe.id, probe));
-  const copy = ({ id, name, category, prompt, objective }: PlanProbe): PlanProbe => ({ id, name, category, prompt, ...(objective ? { objective } : {}) });
-  (selection.ids ?? []).forEach((id, index) => {
-    const probe = catalogue.byId(id);
-    if (probe) add(copy(probe));
-    else problems.push({ in: 'body', pointer: `/probes/ids/${index}`, detail: 'is not a known probe (see GET /api/v1/probes)' });
-  });
-  const categories = new Set(selection.categories ?? []);
-  for (const probe of catalogue.all()) if (categories.has(probe.category)) add(copy(probe));
-  (selection.inline ?? []).forEach((probe, index) =>
-    add({ id: `inline.${index}`, name: probe.name, category: probe.category ?? 'custom', prompt: probe.prompt, ...(probe.objective ? { objective: probe.objective } : {}) }),
-  );
-  if (problems.length === 0 && chosen.size === 0) problems.push({ in: 'body', pointer: '/probes', detail: 'selects no probe' });
-  return [...chosen.values()];
+/** The converters' and scorers' own checks, so a plan is refused for exactly what running it would refuse. */
+function checkChain(converters: Pick<ConverterService, 'apply'>, chain: readonly ChainStep[], text: string, pointer: string, problems: FieldError[], label = '') {
+  try {
+    converters.apply(chain, text, { seed: 0, pointer });
+  } catch (error) {
+    const fieldErrors = (error as { errors?: FieldError[] }).errors;
+    if (!fieldErrors) throw error;
+    problems.push(...fieldErrors.map((problem) => ({ ...problem, detail: `${label}${problem.detail}` })));
+  }
+}
+
+/** Plans without scorers or chains of their own use each probe's: every probe must have scorers, and its chain must apply. */
+function checkProbeDefaults(deps: { converters: Pick<ConverterService, 'apply'>; scorers: Pick<ScorerService, 'validate'> }, probes: readonly PlanProbe[], input: PlanInput, problems: FieldError[]) {
+  const checked = new Set<string>();
+  const unscored: string[] = [];
+  for (const probe of probes) {
+    if (input.scorers === undefined) {
+      const own = probe.scorers ?? [];
+      if (own.length === 0) unscored.push(probe.id);
+      own.forEach((config, index) => {
+        const key = JSON.stringify(config);
+        if (checked.has(key)) return;
+        checked.add(key);
+        problems.push(...deps.scorers.validate(config, '/probes').map((problem) => ({ ...problem, detail: `probe "${probe.id}" scorer ${index}: ${problem.detail}` })));
+      });
+    }
+    if (input.converterChains === undefined && (probe.converters ?? []).length > 0) {
+      checkChain(deps.converters, probe.converters!, probe.prompt, '/probes', problems, `probe "${probe.id}" converters: `);
+    }
+  }
+  if (unscored.length > 0) {
+    const named = unscored.slice(0, 5).map((id) => `"${id}"`).join(', ');
+    problems.push({ in: 'body', pointer: '/scorers', detail: `is required: ${unscored.length} probe(s) have no scorers of their own (${named}${unscored.length > 5 ? ', …' : ''})` });
+  }
 }
 
 /**
- * Freezes a plan: selects and copies the probes (a later library change alters no scan), checks every
- * converter chain and scorer, and fixes the seed and chunk size. Throws one 422 with every problem.
+ * Freezes a plan from probes already selected and copied (a later library change alters no scan):
+ * samples them, checks every converter chain and scorer (the plan's, or each probe's own when the
+ * request names none), and fixes the seed and chunk size. Throws one 422 with every problem.
  */
 export function buildPlan(
-  deps: { probes: ProbeCatalogue; converters: Pick<ConverterService, 'apply'>; scorers: Pick<ScorerService, 'validate'> },
+  deps: { converters: Pick<ConverterService, 'apply'>; scorers: Pick<ScorerService, 'validate'> },
   target: PlanTarget,
   input: PlanInput,
 ): { plan: FrozenPlan; planHash: string; cellsTotal: number; chunks: ChunkRange[] } {
   const problems: FieldError[] = [];
   const seed = input.seed ?? randomInt(0, MAX_PLAN_SEED + 1);
-  let probes = selectProbes(deps.probes, input.probes, problems);
+  let probes = input.probes;
+  if (probes.length === 0) problems.push({ in: 'body', pointer: '/probes', detail: 'selects no probe' });
   if (input.sampleSize !== undefined && problems.length === 0) {
     if (input.sampleSize > probes.length) {
       problems.push({ in: 'body', pointer: '/sampleSize', detail: `is larger than the ${probes.length} probes selected` });
@@ -136,19 +149,11 @@ export function buildPlan(
     }
   }
   const chains = input.converterChains ?? [[]];
-  // The scorer service's own checks, so a plan is refused for exactly what scoring would refuse.
-  input.scorers.forEach((config, index) => problems.push(...deps.scorers.validate(config, `/scorers/${index}`)));
-  // Applying each chain to the longest prompt checks its parameters and its output bound at once.
+  (input.scorers ?? []).forEach((config, index) => problems.push(...deps.scorers.validate(config, `/scorers/${index}`)));
+  // Applying each plan chain to the longest prompt checks its parameters and its output bound at once.
   const longest = probes.reduce((a, b) => (Buffer.byteLength(b.prompt) > Buffer.byteLength(a) ? b.prompt : a), '');
-  chains.forEach((chain, index) => {
-    try {
-      deps.converters.apply(chain, longest, { seed: 0, pointer: `/converterChains/${index}` });
-    } catch (error) {
-      const fieldErrors = (error as { errors?: FieldError[] }).errors;
-      if (!fieldErrors) throw error;
-      problems.push(...fieldErrors);
-    }
-  });
+  (input.converterChains ?? []).forEach((chain, index) => checkChain(deps.converters, chain, longest, `/converterChains/${index}`, problems));
+  checkProbeDefaults(deps, probes, input, problems);
   const samples = input.samples ?? 1;
   const cellsTotal = cellCount({ probes, chains, samples });
   if (problems.length === 0 && cellsTotal > MAX_CELLS) {
@@ -162,7 +167,9 @@ export function buildPlan(
     target: { id: target.id, versionId: target.versionId, kind: target.kind },
     probes,
     chains: structuredClone(chains),
-    scorers: structuredClone(input.scorers),
+    // Without chains in the request each cell sends its probe through the probe's own converters.
+    ...(input.converterChains === undefined ? { chainSource: 'probe' as const } : {}),
+    scorers: structuredClone(input.scorers ?? []),
     samples,
     seed,
     chunkSize,

@@ -2,7 +2,8 @@ import { Type } from 'typebox';
 import { NameString, Timestamp, Uuid } from '../../http/schemas.js';
 import { PaginationQuery } from '../../http/pagination.js';
 import { MAX_CHAIN_STEPS } from '../converters/converters.service.js';
-import { PROBE_CATEGORIES, PROBE_ID_PATTERN } from '../probes/probe-catalogue.js';
+import { PROBE_CATEGORIES, PROBE_ID_PATTERN } from '../probes/probe-contract.js';
+import { TAXONOMY_REF_PATTERN } from '../taxonomies/taxonomy.types.js';
 import { MAX_PLAN_SEED } from './scan-plan.js';
 
 /** Inline probes per request and their size (16 Ki characters stay within a converter chain's 64 KiB input). */
@@ -54,18 +55,35 @@ export const CreateScanBody = Type.Object(
   {
     name: NameString(200, 'Display name.'),
     targetId: Uuid('The target; its current version is frozen into the plan.'),
-    probes: Type.Object(
-      {
-        ids: Type.Optional(Type.Array(Type.String({ pattern: PROBE_ID_PATTERN }), { maxItems: 1000, uniqueItems: true, description: 'Probe ids from GET /api/v1/probes.' })),
-        categories: Type.Optional(Type.Array(Type.Union(PROBE_CATEGORIES.map((category) => Type.Literal(category))), { maxItems: PROBE_CATEGORIES.length, uniqueItems: true })),
-        inline: Type.Optional(Type.Array(InlineProbe, { maxItems: MAX_INLINE_PROBES })),
-      },
-      { additionalProperties: false, description: 'The selection is the union of ids, categories and inline probes (at least one probe).' },
+    probes: Type.Optional(
+      Type.Object(
+        {
+          ids: Type.Optional(Type.Array(Type.String({ pattern: PROBE_ID_PATTERN }), { maxItems: 1000, uniqueItems: true, description: 'Probe ids from GET /api/v1/probes.' })),
+          categories: Type.Optional(Type.Array(Type.Union(PROBE_CATEGORIES.map((category) => Type.Literal(category))), { maxItems: PROBE_CATEGORIES.length, uniqueItems: true })),
+          taxonomy: Type.Optional(
+            Type.Array(Type.String({ pattern: TAXONOMY_REF_PATTERN }), {
+              maxItems: 50,
+              uniqueItems: true,
+              description: 'Taxonomy refs (GET /api/v1/taxonomies): the probes mapped to any of them; an OWASP ref of any edition matches its equivalents.',
+            }),
+          ),
+          datasets: Type.Optional(Type.Array(Uuid(), { maxItems: 20, uniqueItems: true, description: "Dataset ids of the organisation: all their items." })),
+          inline: Type.Optional(Type.Array(InlineProbe, { maxItems: MAX_INLINE_PROBES })),
+        },
+        {
+          additionalProperties: false,
+          description: 'The selection is the union of ids, categories, taxonomy refs, datasets and inline probes (at least one probe). Absent: the default probe set.',
+        },
+      ),
     ),
     converterChains: Type.Optional(
-      Type.Array(Type.Array(ChainStep, { maxItems: MAX_CHAIN_STEPS }), { minItems: 1, maxItems: 10, description: 'Default [[]]: the probes unconverted.' }),
+      Type.Array(Type.Array(ChainStep, { maxItems: MAX_CHAIN_STEPS }), {
+        minItems: 1,
+        maxItems: 10,
+        description: "Absent: each probe is sent through its own default converters (a probe without any: unconverted).",
+      }),
     ),
-    scorers: Type.Array(ScorerRef, { minItems: 1, maxItems: 10 }),
+    scorers: Type.Optional(Type.Array(ScorerRef, { minItems: 1, maxItems: 10, description: "Absent: each probe is judged by its own default scorers (inline probes have none)." })),
     samples: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Repetitions of each probe × chain (default 1).' })),
     sampleSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Pick this many of the selected probes by a shuffle seeded with `seed`.' })),
     seed: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_PLAN_SEED, description: 'Random seed (sampling, converters); generated when absent.' })),

@@ -10,15 +10,18 @@ import { newId } from '../../platform/ids.js';
 import type { Logger } from '../../platform/logger.js';
 import type { JobQueue } from '../../platform/queue/index.js';
 import type { ConverterService } from '../converters/converters.service.js';
-import type { ProbeCatalogue } from '../probes/probe-catalogue.js';
+import type { ProbeSelection } from '../probes/probe-contract.js';
+import type { ProbesService } from '../probes/probes.service.js';
 import type { ScorerService } from '../scorers/scorers.service.js';
 import type { TargetsService } from '../targets/targets.service.js';
 import { chunkJobId, RUN_CHUNK_JOB, TERMINAL_STATUSES, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
 import { buildPlan, type ChunkRange, type PlanInput } from './scan-plan.js';
 import type { ScanRow, ScansRepo } from './scans.repo.js';
 
-/** The body of POST /scans (scans.schemas.ts bounds every field): a plan's input, named, with budgets. */
-export interface CreateScanInput extends PlanInput {
+/** The body of POST /scans (scans.schemas.ts bounds every field): a probe selection and a plan's other input, named, with budgets. */
+export interface CreateScanInput extends Omit<PlanInput, 'probes'> {
+  /** Absent: the library's default set. */
+  probes?: ProbeSelection;
   name: string;
   targetId: string;
   budgets?: { maxRequests?: number; maxWallSeconds?: number };
@@ -81,7 +84,8 @@ const planSummary = (row: ScanRow, plan: FrozenPlan) => ({
   probes: plan.probes.length,
   chains: plan.chains.length,
   samples: plan.samples,
-  scorers: plan.scorers.map((scorer) => scorer.id),
+  // No plan scorers: each probe's own, named once each.
+  scorers: [...new Set((plan.scorers.length > 0 ? plan.scorers : plan.probes.flatMap((probe) => probe.scorers ?? [])).map((scorer) => scorer.id))],
   cells: row.cellsTotal,
   chunks: row.chunkCount,
   chunkSize: plan.chunkSize,
@@ -91,7 +95,7 @@ export function createScansService(deps: {
   db: Db;
   scansRepo: ScansRepo;
   targets: Pick<TargetsService, 'get'>;
-  probes: ProbeCatalogue;
+  probes: Pick<ProbesService, 'select'>;
   converters: Pick<ConverterService, 'apply'>;
   scorers: Pick<ScorerService, 'validate'>;
   events: ScanEventLog;
@@ -121,7 +125,9 @@ export function createScansService(deps: {
     async prepare(principal: Principal, input: CreateScanInput): Promise<PreparedScan> {
       const orgId = orgOf(principal);
       const target = await deps.targets.get(principal, input.targetId);
-      const built = buildPlan(deps, { id: target.id, versionId: target.versionId, kind: target.kind, limits: target.limits }, input);
+      const { probes: selection, ...rest } = input;
+      const probes = await deps.probes.select(orgId, selection);
+      const built = buildPlan(deps, { id: target.id, versionId: target.versionId, kind: target.kind, limits: target.limits }, { ...rest, probes });
       return { orgId, input, ...built };
     },
 
