@@ -284,6 +284,20 @@ describe('access, tenancy, audit and deletion', () => {
     expect(probes[0]).not.toHaveProperty('objective');
   });
 
+  it('a scan selects the whole dataset: its plan freezes the items as probes, with their provenance', async () => {
+    const target = await call('POST', '/targets', root, { name: `echo for datasets #${++nameSeq}`, kind: 'sim:echo', config: {} });
+    expect(target.statusCode, target.body).toBe(201);
+    const scan = await call('POST', '/scans', root, { name: 'dataset scan', targetId: target.json<{ id: string }>().id, probes: { datasets: [dataset.id] }, scorers: [{ id: 'refusal' }] });
+    expect(scan.statusCode, scan.body).toBe(202);
+    const { id, plan } = scan.json<{ id: string; plan: { probes: number; cells: number } }>();
+    expect(plan).toMatchObject({ probes: 2, cells: 2 });
+    const frozen = await t.container.scans.service.loadPlan(defaultOrg, id);
+    expect(frozen!.probes.map((probe) => [probe.id, probe.prompt, probe.source])).toEqual([
+      [`dataset.${dataset.id}.1`, 'first', { kind: 'dataset', datasetId: dataset.id, itemId: expect.any(String) }],
+      [`dataset.${dataset.id}.2`, 'second', { kind: 'dataset', datasetId: dataset.id, itemId: expect.any(String) }],
+    ]);
+  });
+
   it('deletes softly: a stale If-Match answers 412, then 204; the dataset leaves reads, lists and selections', async () => {
     expect((await call('DELETE', `/datasets/${dataset.id}`, root, undefined, { 'if-match': '"v9"' })).statusCode).toBe(412);
     expect((await call('DELETE', `/datasets/${dataset.id}`, root, undefined, { 'if-match': `"v${dataset.version}"` })).statusCode).toBe(204);
