@@ -14,12 +14,12 @@
 // embedded (a fresh temporary DATA_DIR per service) otherwise.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  HOST, benchDir, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad, serverModeEnv, serviceEnv,
-  startLogged, stopAllChildren, summarise, superviseRun, tail, waitForOk,
+  HOST, benchDir, createRunResources, fmt, freePort, hasExited, intEnv, peakRssMiB, repoRoot, resultsDir, runLoad, serverModeEnv, serviceEnv,
+  startLogged, summarise, superviseRun, tail, waitForOk,
 } from './lib.mjs';
 
 // Both writes are audited and repeatable without conflicts: `{{n}}` makes every body unique (load.mjs).
@@ -47,15 +47,8 @@ const TARGET_RATIO = 0.7;
 if (!WRITES[settings.write]) throw new Error(`BENCH_WRITE must be one of ${Object.keys(WRITES).join(', ')}`);
 const write = WRITES[settings.write];
 
+const { dropSchemas, makeTempDir, cleanup } = createRunResources(settings.keepData);
 let tempDir;
-const dropSchemas = [];
-let cleanupPromise;
-const cleanup = () =>
-  (cleanupPromise ??= (async () => {
-    await stopAllChildren();
-    if (tempDir && !settings.keepData) rmSync(tempDir, { recursive: true, force: true });
-    if (!settings.keepData) for (const drop of dropSchemas) await drop().catch((error) => console.error(`bench: could not drop a schema: ${error.message}`));
-  })());
 
 /** Server mode: a schema and keys per service (see lib.mjs). */
 async function serverEnv(name) {
@@ -102,7 +95,7 @@ async function main() {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const resultFile = path.join(resultsDir, `audit-write-${stamp}.json`);
 
-  tempDir = mkdtempSync(path.join(os.tmpdir(), 'vutf-bench-audit-'));
+  tempDir = makeTempDir('vutf-bench-audit-');
   const policyFile = path.join(tempDir, 'policy.json');
   const lifted = { limit: 1_000_000, windowSeconds: 60 };
   const policy = { rateLimits: { perIp: lifted, authentication: lifted, read: lifted, write: lifted } };

@@ -1,10 +1,11 @@
 /* global process, console, fetch, AbortSignal, setTimeout, clearTimeout, URL -- Node globals (the lint config declares none for .mjs files) */
 /* eslint-disable security/detect-non-literal-fs-filename -- every path is built by the bench scripts, under bench/results or a temp dir */
-// What the benchmark orchestrators (run.mjs, auth.mjs, audit-write.mjs) share: child-process tracking and clean-up,
+// What the benchmark orchestrators (run.mjs, auth.mjs, audit-write.mjs, scan.mjs) share: child-process tracking and clean-up,
 // free ports, medians, starting logged processes, waiting for readiness, one load.mjs run, a server-mode schema.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -55,6 +56,26 @@ async function stopChild(child, graceMs = 15_000) {
 }
 
 export const stopAllChildren = () => Promise.all([...children.keys()].map((child) => stopChild(child)));
+
+/**
+ * What one benchmark run leaves behind, removed once at its end or on a signal: its children, its temporary
+ * directory and its server-mode schemas. `keepData` keeps the directory and the schemas to look at afterwards.
+ */
+export function createRunResources(keepData) {
+  const dropSchemas = [];
+  let tempDir;
+  let cleaning;
+  return {
+    dropSchemas,
+    makeTempDir: (prefix) => (tempDir = mkdtempSync(path.join(os.tmpdir(), prefix))),
+    cleanup: () =>
+      (cleaning ??= (async () => {
+        await stopAllChildren();
+        if (tempDir && !keepData) rmSync(tempDir, { recursive: true, force: true });
+        if (!keepData) for (const drop of dropSchemas) await drop().catch((error) => console.error(`bench: could not drop a schema: ${error.message}`));
+      })()),
+  };
+}
 
 /**
  * Wires the last-resort handlers: no child outlives the benchmark, Ctrl-C stops everything (exit
