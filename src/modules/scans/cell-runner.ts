@@ -7,7 +7,7 @@ import type { ScoreResult } from '../scorers/scorer.types.js';
 import { isTargetCallError, type TargetCallResult, type TargetLimits } from '../targets/target-call.js';
 import { targetCodeOf } from '../targets/target-sender.js';
 import { combineVerdicts, type CellOutcome, type SentRequest } from './attempt-evidence.js';
-import { cellSeed, type FrozenPlan, type PlanCell, type PlanProbe } from './scan-contract.js';
+import { cellSeed, chainOf, scorersOf, type FrozenPlan, type PlanCell, type PlanProbe } from './scan-contract.js';
 
 /**
  * One plan cell, start to end: the probe's prompt through the cell's converter chain (seeded per cell,
@@ -51,11 +51,6 @@ export interface CellContext {
   /** Records "sent" before the first byte leaves, so a re-send after a crash is counted as a retry. */
   markSent(): Promise<void>;
 }
-
-/** A plan without scorers judges each probe by its own (scan-contract.ts). */
-const scorersOf = (plan: FrozenPlan, probe: PlanProbe) => (plan.scorers.length > 0 ? plan.scorers : (probe.scorers ?? []));
-/** A plan without chains sends each probe through its own converters. */
-const chainOf = (plan: FrozenPlan, probe: PlanProbe, chainIndex: number) => (plan.chainSource === 'probe' ? (probe.converters ?? []) : plan.chains[chainIndex]!);
 
 const noScores = (verdict: 'errored', rationale: string, plan: FrozenPlan, probe: PlanProbe): ScoreResult[] =>
   scorersOf(plan, probe).map((scorer) => ({ scorerId: scorer.id, verdict, rationale }));

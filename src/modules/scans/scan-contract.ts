@@ -49,6 +49,13 @@ export interface FrozenPlan {
   chunkSize: number;
 }
 
+/** The scorers a probe's cells are judged by: the plan's, or (a plan without any) the probe's own. */
+export const scorersOf = (plan: Pick<FrozenPlan, 'scorers'>, probe: PlanProbe): ScorerConfig[] => (plan.scorers.length > 0 ? plan.scorers : (probe.scorers ?? []));
+
+/** The converter chain of a cell: the plan's chain at `chainIndex`, or the probe's own (`chainSource` 'probe'). */
+export const chainOf = (plan: Pick<FrozenPlan, 'chains' | 'chainSource'>, probe: PlanProbe, chainIndex: number): ChainStep[] =>
+  plan.chainSource === 'probe' ? (probe.converters ?? []) : plan.chains[chainIndex]!;
+
 /** A plan cell's coordinates. Cell order: probe-major, then chain, then sample. */
 export interface PlanCell {
   index: number;

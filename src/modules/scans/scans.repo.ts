@@ -41,20 +41,10 @@ const SCAN_COLUMNS = [
 
 export type ScanRow = Pick<Selectable<ScansTable>, (typeof SCAN_COLUMNS)[number]>;
 
-export interface NewScan {
-  id: string;
-  orgId: string;
-  targetId: string;
-  targetVersionId: string;
-  name: string;
+/** A scan to insert: the table's own columns (the plan before sealing); counters, status and times take their defaults. */
+export type NewScan = Pick<Selectable<ScansTable>, 'id' | 'orgId' | 'targetId' | 'targetVersionId' | 'name' | 'planHash' | 'seed' | 'cellsTotal' | 'chunkCount' | 'budgetMaxRequests' | 'budgetMaxWallSeconds'> & {
   plan: FrozenPlan;
-  planHash: string;
-  seed: number;
-  cellsTotal: number;
-  chunkCount: number;
-  budgetMaxRequests: number | null;
-  budgetMaxWallSeconds: number | null;
-}
+};
 
 /** A pending chunk the reconciler may have to feed to the queue again. */
 export interface IdleChunk {

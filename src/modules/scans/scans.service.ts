@@ -14,7 +14,7 @@ import type { ProbeSelection } from '../probes/probe-contract.js';
 import type { ProbesService } from '../probes/probes.service.js';
 import type { ScorerService } from '../scorers/scorers.service.js';
 import type { TargetsService } from '../targets/targets.service.js';
-import { chunkJobId, RUN_CHUNK_JOB, TERMINAL_STATUSES, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
+import { chunkJobId, RUN_CHUNK_JOB, scorersOf, TERMINAL_STATUSES, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
 import { buildPlan, type ChunkRange, type PlanInput } from './scan-plan.js';
 import type { ScanRow, ScansRepo } from './scans.repo.js';
 
@@ -85,7 +85,7 @@ const planSummary = (row: ScanRow, plan: FrozenPlan) => ({
   chains: plan.chains.length,
   samples: plan.samples,
   // No plan scorers: each probe's own, named once each.
-  scorers: [...new Set((plan.scorers.length > 0 ? plan.scorers : plan.probes.flatMap((probe) => probe.scorers ?? [])).map((scorer) => scorer.id))],
+  scorers: [...new Set(plan.probes.flatMap((probe) => scorersOf(plan, probe)).map((scorer) => scorer.id))],
   cells: row.cellsTotal,
   chunks: row.chunkCount,
   chunkSize: plan.chunkSize,
