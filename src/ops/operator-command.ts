@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/config.js';
 import { createContainer, type Container, type ContainerOverrides } from '../container.js';
 import { createLogger } from '../platform/logger.js';
+import { DataDirLockedError } from '../platform/db/data-dir-lock.js';
 import { isKnownStartupError } from '../platform/process-lifecycle.js';
 
 /** Where a command writes: its result lines to `stdout`, diagnostics and the service's log lines to `stderr`. */
@@ -26,6 +27,8 @@ export async function withOperatorContainer(
   io: CommandIo,
   overrides: CommandOverrides,
   use: (container: Container) => Promise<number>,
+  /** Embedded only: what to do instead when the running service holds the data directory (call its API). */
+  whenLocked?: () => Promise<number>,
 ): Promise<number> {
   let container: Container;
   try {
@@ -33,6 +36,7 @@ export async function withOperatorContainer(
     const logger = createLogger(config.logLevel, { write: (line: string) => io.stderr(line.trimEnd()) });
     container = await createContainer(config, { logger, runJobs: false, ...overrides });
   } catch (error) {
+    if (whenLocked && error instanceof DataDirLockedError) return whenLocked();
     io.stderr(`${name}: ${isKnownStartupError(error) ? error.message : String(error)}`);
     return EXIT.failed;
   }

@@ -38,6 +38,12 @@ const PLATFORM_PERMISSIONS = [
   'platform:users:manage',
   'platform:policy:read',
   'platform:audit:read',
+  /** Key versions and re-encryption (issue 9). */
+  'platform:keys:manage',
+  /** Encrypted backups of the whole database (issue 9). */
+  'platform:backups:manage',
+  /** Retention policy runs, dry runs and legal holds (issue 9). */
+  'platform:retention:manage',
   'health:details',
   'metrics:read',
 ] as const;
