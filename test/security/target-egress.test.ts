@@ -103,7 +103,7 @@ describe('destinations (server-side request forgery)', () => {
     }
   });
 
-  it('[ASVS 1.3.6] DNS rebinding: a name that answered loopback and then the metadata address is refused on the second lookup', async () => {
+  it('[ASVS 1.3.6] DNS rebinding: a name that answered loopback and then the metadata address is refused on the next connection', async () => {
     const answers = ['127.0.0.1', '169.254.169.254'];
     const lookups: string[] = [];
     const resolve: Resolver = (hostname) => {
@@ -114,9 +114,14 @@ describe('destinations (server-side request forgery)', () => {
     const target = openAiTarget(`http://rebind.test:${openai.port}/v1`);
     const sender = senderFor(target, { resolve });
     expect(await sender.test('org', target.id)).toMatchObject({ ok: true, status: 200 });
+    // A pooled connection goes on to the address checked when it opened: no second lookup to rebind.
+    expect(await sender.test('org', target.id)).toMatchObject({ ok: true, status: 200 });
+    expect(lookups).toEqual(['rebind.test']);
+    // Every new connection is checked in its own lookup, which now answers the metadata address.
+    clients.at(-1)!.close();
     expect(await sender.test('org', target.id)).toMatchObject({ ok: false, status: null, error: { code: 'target_egress_refused' } });
     expect(lookups).toEqual(['rebind.test', 'rebind.test']);
-    expect(openai.stats.total).toBe(1);
+    expect(openai.stats.total).toBe(2);
   });
 
   it('[ASVS 1.3.6] a name with one public and one private answer is refused in server mode', async () => {

@@ -2,7 +2,7 @@ import type { LookupAddress } from 'node:dns';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import type { LookupFunction, Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 import { createAddressPolicy, parseIp, type RunMode } from './address-policy.js';
 import { EgressError } from './egress-error.js';
@@ -32,6 +32,8 @@ export interface EgressClientDeps {
   resolve?: Resolver;
   /** Largest request body sent. Default 10 MiB. */
   requestLimitBytes?: number;
+  /** How long an idle pooled socket is kept. Default 4 s: below the 5 s keep-alive of common servers (Node's included). */
+  idleSocketMs?: number;
 }
 
 export type EgressMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
@@ -74,6 +76,7 @@ const MAX_RESPONSE_HEADER_BYTES = 16 * 1024;
 // silently queue the rest inside the agent, and the limiter's in-flight maximum would be a lie.
 const MAX_SOCKETS_PER_HOST = 256;
 const MAX_SOCKETS_TOTAL = 1024;
+const DEFAULT_IDLE_SOCKET_MS = 4_000;
 const METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 // Framing and connection headers are the client's business: letting callers set them would allow
 // request smuggling or a virtual-host switch behind the checked address.
@@ -129,6 +132,26 @@ const systemResolver: Resolver = (hostname) => dnsLookup(hostname, { all: true, 
 
 const familyOf = (family: unknown): number => (family === 'IPv4' ? 4 : family === 'IPv6' ? 6 : Number(family ?? 0));
 
+/**
+ * A keep-alive agent whose pool key carries the egress policy a socket was checked under (`policyTag` in the
+ * request options): the destination check runs in the connection's lookup, so a pooled socket is only as good
+ * as the policy at its connect time. After an admin narrows the policy, requests get a different pool key and
+ * new, checked connections; the old sockets idle out. An idle socket closes after `idleSocketMs`; Node clears
+ * that timer when the socket is reused, so a slow answer is bounded by the request's deadline alone (tested).
+ */
+function checkedAgent(agent: http.Agent, idleSocketMs: number): http.Agent {
+  const baseName = agent.getName.bind(agent);
+  const baseKeep = agent.keepSocketAlive.bind(agent);
+  agent.getName = (options) => `${baseName(options)}|${(options as { policyTag?: string } | undefined)?.policyTag ?? ''}`;
+  agent.keepSocketAlive = (socket) => {
+    // Node's return value (typed void) says whether the socket was kept: pass it on.
+    const kept = baseKeep(socket) as unknown as boolean;
+    if (kept) (socket as Socket).setTimeout(idleSocketMs);
+    return kept as unknown as void;
+  };
+  return agent;
+}
+
 type Finish = (error: EgressError | undefined, response?: EgressResponse) => void;
 
 /** Reads the body up to the limit; one byte more aborts the request with egress_response_too_large. */
@@ -160,11 +183,12 @@ function collect(incoming: http.IncomingMessage, method: string, maxResponseByte
 export function createEgressClient(deps: EgressClientDeps): EgressClient {
   const resolve = deps.resolve ?? systemResolver;
   const requestLimitBytes = deps.requestLimitBytes ?? DEFAULT_REQUEST_LIMIT_BYTES;
-  // Own agents, not the global ones: a pooled socket opened by other code was never checked. No
-  // keep-alive, so every connection goes through the checked lookup under the current policy.
-  const agentOptions = { keepAlive: false, maxSockets: MAX_SOCKETS_PER_HOST, maxTotalSockets: MAX_SOCKETS_TOTAL };
-  const httpAgent = new http.Agent(agentOptions);
-  const httpsAgent = new https.Agent(agentOptions);
+  // Own agents, not the global ones: a pooled socket opened by other code was never checked. Sockets are
+  // kept alive but pooled per policy (see checkedAgent), so one checked under an older policy is never reused.
+  const idleSocketMs = deps.idleSocketMs ?? DEFAULT_IDLE_SOCKET_MS;
+  const agentOptions = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_HOST, maxTotalSockets: MAX_SOCKETS_TOTAL };
+  const httpAgent = checkedAgent(new http.Agent(agentOptions), idleSocketMs);
+  const httpsAgent = checkedAgent(new https.Agent(agentOptions), idleSocketMs);
 
   async function request(input: EgressRequest): Promise<EgressResponse> {
     const url = parseTarget(input.url);
@@ -178,6 +202,7 @@ export function createEgressClient(deps: EgressClientDeps): EgressClient {
     const timeoutMs = limit(policy.timeoutMs, input.timeoutMs);
     const maxResponseBytes = limit(policy.responseLimitBytes, input.maxResponseBytes);
     const allowed = createAddressPolicy({ mode: deps.mode, allowPrivateNetworks: policy.allowPrivateNetworks });
+    const policyTag = [...policy.allowPrivateNetworks].sort().join(',');
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const refuse = (address: string): EgressError => {
       deps.logger?.warn({ host, address, mode: deps.mode }, 'egress refused a destination address');
@@ -240,7 +265,8 @@ export function createEgressClient(deps: EgressClientDeps): EgressClient {
             agent: url.protocol === 'https:' ? httpsAgent : httpAgent,
             lookup,
             maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
-          },
+            policyTag,
+          } as http.RequestOptions,
           (incoming) => collect(incoming, input.method, maxResponseBytes, finish),
         );
       } catch (error) {
