@@ -25,7 +25,7 @@ export function createFindingsModule(deps: {
   logger: Logger;
   queue: Pick<JobQueue, 'enqueue'>;
   audit: Pick<AuditRecorder, 'record'>;
-  taxonomy: Pick<TaxonomyService, 'node' | 'translate' | 'equivalents'>;
+  taxonomy: Pick<TaxonomyService, 'node' | 'translate' | 'matching'>;
   /** The scan's frozen plan (scans service); read when a derivation runs. */
   loadPlan: (orgId: string, scanId: string) => Promise<Pick<FrozenPlan, 'probes'> | undefined>;
   isMember: (executor: Db | Tx, orgId: string, userId: string) => Promise<boolean>;

@@ -41,7 +41,7 @@ export function createScansModule(deps: {
   /** The one converter service (the preview route uses it too). */
   converters: ConverterService;
   /** Taxonomy refs of probe selections and the library's mappings (taxonomies module). */
-  taxonomies: Pick<TaxonomyService, 'isValidRef' | 'equivalents'>;
+  taxonomies: Pick<TaxonomyService, 'isValidRef' | 'matching'>;
   /** Dataset items as plan probes (datasets module); without it, selecting datasets is refused. */
   datasets?: DatasetProbeSource;
   /** The send path to a FROZEN target version and what the executor must know of it (targets module). */

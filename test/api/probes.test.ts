@@ -116,6 +116,13 @@ describe('GET /probes: the current library version', () => {
     expect((await listAll(`taxonomy=${encodeURIComponent('mitre-atlas:AML.T0051.000')}`)).map((probe) => probe.id)).toEqual(atlas);
   });
 
+  it('an ATLAS technique finds the probes mapped to its sub-techniques', async () => {
+    const underT0051 = library.filter((probe) => probe.taxonomy.some((ref) => ref === 'mitre-atlas:AML.T0051' || ref.startsWith('mitre-atlas:AML.T0051.'))).map((probe) => probe.id);
+    expect(library.some((probe) => probe.taxonomy.includes('mitre-atlas:AML.T0051.001'))).toBe(true);
+    expect(underT0051.length).toBeGreaterThan(library.filter((probe) => probe.taxonomy.includes('mitre-atlas:AML.T0051.000')).length);
+    expect((await listAll(`taxonomy=${encodeURIComponent('mitre-atlas:AML.T0051')}`)).map((probe) => probe.id)).toEqual(underT0051);
+  });
+
   it('[ASVS 2.2.1] refuses unknown filters, categories and taxonomy refs with 422', async () => {
     for (const query of ['category=pii', 'taxonomy=owasp-llm-2026:LLM99', 'taxonomy=LLM08', 'isDefault=perhaps', 'unknown=1']) {
       const response = await get(`/probes?${query}`);

@@ -32,7 +32,7 @@ export const FindingListQuery = Type.Object(
     status: Type.Optional(Status),
     severity: Type.Optional(Label),
     targetId: Type.Optional(Uuid()),
-    taxonomy: Type.Optional(Type.String({ pattern: TAXONOMY_REF_PATTERN, description: 'A ref in any edition: matches findings mapped to it or its equivalents in the other OWASP editions.' })),
+    taxonomy: Type.Optional(Type.String({ pattern: TAXONOMY_REF_PATTERN, description: 'A ref in any edition: matches findings mapped to it or its equivalents in the other OWASP editions (an ATLAS tactic or technique: also the nodes under it).' })),
     edition: Type.Optional(Edition),
   },
   { additionalProperties: false },

@@ -32,7 +32,7 @@ const isOwasp = (ref: string) => ref.startsWith('owasp-llm-');
 export function createFindingsService(deps: {
   db: Db;
   findingsRepo: Pick<FindingsRepo, 'find' | 'list' | 'contributions' | 'triage' | 'insertComment' | 'listComments'>;
-  taxonomy: Pick<TaxonomyService, 'node' | 'translate' | 'equivalents'>;
+  taxonomy: Pick<TaxonomyService, 'node' | 'translate' | 'matching'>;
   /** Whether the user is a live member of the organisation (identity's memberships). */
   isMember: (executor: Db | Tx, orgId: string, userId: string) => Promise<boolean>;
   clock: Clock;
@@ -91,8 +91,8 @@ export function createFindingsService(deps: {
       const orgId = orgOf(principal);
       const [beforeId] = decodeCursor(query.cursor, 1) ?? [];
       if (beforeId !== undefined && typeof beforeId !== 'string') throw errors.badRequest('invalid_cursor', 'The cursor is not one this API issued.');
-      // A ref of any edition matches the findings mapped to its equivalents (stored refs are 2026).
-      const refs = query.taxonomy ? [...new Set([query.taxonomy, ...taxonomy.equivalents(query.taxonomy)])] : undefined;
+      // A ref of any edition matches the findings mapped to its equivalents (stored refs are 2026), an ATLAS node those under it.
+      const refs = query.taxonomy ? [...new Set([query.taxonomy, ...taxonomy.matching(query.taxonomy)])] : undefined;
       const rows = await repo.list(orgId, { status: query.status, severity: query.severity, targetId: query.targetId, refs }, query.limit, beforeId);
       const edition = editionOf(query.edition);
       return toPage(rows, query.limit, (row) => [row.id], (row) => toView(row, edition));

@@ -33,7 +33,7 @@ const ProbesQuery = Type.Object(
   {
     ...PaginationQuery,
     category: Type.Optional(Type.Union(PROBE_CATEGORIES.map((category) => Type.Literal(category)))),
-    taxonomy: Type.Optional(Type.String({ pattern: TAXONOMY_REF_PATTERN, description: 'A taxonomy ref; an OWASP ref of any edition matches its equivalents.' })),
+    taxonomy: Type.Optional(Type.String({ pattern: TAXONOMY_REF_PATTERN, description: 'A taxonomy ref; an OWASP ref of any edition matches its equivalents; an ATLAS tactic or technique also matches the nodes under it.' })),
     family: Type.Optional(Type.String({ pattern: PROBE_ID_PATTERN })),
     tag: Type.Optional(Type.String({ minLength: 1, maxLength: 40 })),
     isDefault: Type.Optional(Type.Boolean({ description: 'Only the default set (true) or only the others (false).' })),

@@ -58,7 +58,7 @@ export const freezeLibraryProbe = (row: LibraryProbeRow): PlanProbe => ({
 export function createProbesService(deps: {
   db: Db;
   repo: ProbesRepo;
-  taxonomies: Pick<TaxonomyService, 'isValidRef' | 'equivalents'>;
+  taxonomies: Pick<TaxonomyService, 'isValidRef' | 'matching'>;
   /** For checking the library before it is seeded. */
   scorers: Pick<ScorerService, 'validate'>;
   converters: Pick<ConverterService, 'apply'>;
@@ -67,8 +67,8 @@ export function createProbesService(deps: {
   now?: () => Date;
 }) {
   const { repo } = deps;
-  /** A ref and every OWASP edition's name for the same entry: a 2025 ref finds probes mapped in 2026. */
-  const expand = (refs: readonly string[]) => [...new Set(refs.flatMap((ref) => [ref, ...deps.taxonomies.equivalents(ref)]))];
+  /** A ref, every OWASP edition's name for the same entry and the ATLAS nodes under it: a 2025 ref finds probes mapped in 2026. */
+  const expand = (refs: readonly string[]) => [...new Set(refs.flatMap((ref) => [ref, ...deps.taxonomies.matching(ref)]))];
 
   async function resolveDatasets(orgId: string, ids: readonly string[], problems: FieldError[]): Promise<PlanProbe[]> {
     if (ids.length === 0) return [];

@@ -108,6 +108,31 @@ describe('equivalents', () => {
   });
 });
 
+describe('matching (what a filter on a ref finds)', () => {
+  it('adds the OWASP equivalents, and under an ATLAS technique its sub-techniques', () => {
+    expect(new Set(taxonomies.matching('owasp-llm-2025:LLM07'))).toEqual(new Set(['owasp-llm-2025:LLM07', 'owasp-llm-2026:LLM08']));
+    const technique = taxonomies.matching('mitre-atlas:AML.T0051');
+    expect(technique).toEqual(expect.arrayContaining(['mitre-atlas:AML.T0051', 'mitre-atlas:AML.T0051.000', 'mitre-atlas:AML.T0051.001']));
+    expect(technique.every((ref) => ref === 'mitre-atlas:AML.T0051' || ref.startsWith('mitre-atlas:AML.T0051.'))).toBe(true);
+    expect(taxonomies.matching('mitre-atlas:AML.T0051.000')).toEqual(['mitre-atlas:AML.T0051.000']);
+  });
+
+  it('under an ATLAS tactic finds the techniques serving it and their sub-techniques', () => {
+    const tactic = taxonomies.node('mitre-atlas:AML.T0051')!.tactics![0]!;
+    const refs = taxonomies.matching(`mitre-atlas:${tactic}`);
+    expect(refs).toEqual(expect.arrayContaining([`mitre-atlas:${tactic}`, 'mitre-atlas:AML.T0051', 'mitre-atlas:AML.T0051.000']));
+    for (const ref of refs.slice(1)) {
+      const found = taxonomies.node(ref)!;
+      const technique = found.parent === undefined ? found : taxonomies.node(`mitre-atlas:${found.parent}`)!;
+      expect(technique.tactics).toContain(tactic);
+    }
+  });
+
+  it('is nothing for an unknown ref', () => {
+    expect(taxonomies.matching('mitre-atlas:AML.T9999')).toEqual([]);
+  });
+});
+
 describe('the service is built from its files', () => {
   it('returns frozen data a caller cannot alter', () => {
     const service = createTaxonomyService(readTaxonomyFiles());

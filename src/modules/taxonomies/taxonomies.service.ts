@@ -100,6 +100,29 @@ export function createTaxonomyService(files: TaxonomyFiles): TaxonomyService {
     return crosswalk.translate(from, found.id, to).map((link) => ({ ref: refOf(toTaxonomyId, link.id), relation: link.relation }));
   };
 
+  const equivalents = (ref: TaxonomyRef): TaxonomyRef[] => {
+    const parsed = parseRef(ref);
+    if (!parsed || !node(ref)) return [];
+    if (!EDITION_OF.has(parsed.taxonomyId)) return [ref];
+    const refs = new Set<TaxonomyRef>([ref]);
+    for (const edition of OWASP_EDITIONS) for (const link of translate(ref, OWASP_TAXONOMY[edition])) refs.add(link.ref);
+    return [...refs];
+  };
+
+  // Filters on an ATLAS tactic or technique also match what sits under it: the techniques serving a
+  // tactic, and a technique's sub-techniques (probes are often mapped to the sub-technique).
+  const below = new Map<TaxonomyRef, TaxonomyRef[]>();
+  const addBelow = (parent: TaxonomyRef, child: TaxonomyRef) => below.set(parent, [...(below.get(parent) ?? []), child]);
+  for (const technique of taxonomies.get('mitre-atlas')?.nodes ?? []) {
+    if (technique.parent !== undefined) addBelow(refOf('mitre-atlas', technique.parent), technique.ref);
+    for (const tactic of technique.tactics ?? []) addBelow(refOf('mitre-atlas', tactic), technique.ref);
+  }
+  const matching = (ref: TaxonomyRef): TaxonomyRef[] => {
+    const refs = new Set(equivalents(ref));
+    for (const found of [...refs]) for (const child of below.get(found) ?? []) for (const grandchild of [child, ...(below.get(child) ?? [])]) refs.add(grandchild);
+    return [...refs];
+  };
+
   return {
     list: () => summaries,
     summary: (taxonomyId) => (isTaxonomyId(taxonomyId) ? taxonomies.get(taxonomyId)?.summary : undefined),
@@ -107,14 +130,8 @@ export function createTaxonomyService(files: TaxonomyFiles): TaxonomyService {
     node,
     isValidRef: (ref) => node(ref) !== undefined,
     translate,
-    equivalents(ref) {
-      const parsed = parseRef(ref);
-      if (!parsed || !node(ref)) return [];
-      if (!EDITION_OF.has(parsed.taxonomyId)) return [ref];
-      const refs = new Set<TaxonomyRef>([ref]);
-      for (const edition of OWASP_EDITIONS) for (const link of translate(ref, OWASP_TAXONOMY[edition])) refs.add(link.ref);
-      return [...refs];
-    },
+    equivalents,
+    matching,
   };
 }
 

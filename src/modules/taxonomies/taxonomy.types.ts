@@ -61,6 +61,11 @@ export interface TaxonomyService {
    * going 2023 ↔ 2026); the ref itself when it is already in that edition; [] when it has none.
    */
   translate(ref: TaxonomyRef, toTaxonomyId: TaxonomyId): CrosswalkLink[];
-  /** Every ref that denotes the same OWASP entry in any edition (itself included): filters match on this set. */
+  /** Every ref that denotes the same OWASP entry in any edition (itself included). */
   equivalents(ref: TaxonomyRef): TaxonomyRef[];
+  /**
+   * Every ref a filter on `ref` matches: its OWASP equivalents in every edition, or for ATLAS the node and
+   * what sits under it (a tactic's techniques, a technique's sub-techniques); [] for an unknown ref.
+   */
+  matching(ref: TaxonomyRef): TaxonomyRef[];
 }
