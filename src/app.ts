@@ -40,6 +40,9 @@ import { scansRoutes } from './modules/scans/scans.routes.js';
 import { findingsRoutes } from './modules/findings/findings.routes.js';
 import { taxonomiesRoutes } from './modules/taxonomies/taxonomies.routes.js';
 import { datasetsRoutes } from './modules/datasets/datasets.routes.js';
+import { retentionRoutes } from './modules/retention/retention.routes.js';
+import { keysRoutes } from './modules/keys/keys.routes.js';
+import { backupRoutes } from './modules/backup/backup.routes.js';
 import { attemptsRoutes } from './modules/scans/attempts.routes.js';
 import { scanEventsRoutes } from './modules/scans/scan-events.routes.js';
 import { mfaRoutes } from './modules/mfa/mfa.routes.js';
@@ -176,6 +179,9 @@ export async function buildApp(container: Container): Promise<FastifyInstance> {
       await api.register(findingsRoutes, { findings: container.findings.service, runWrite: container.runWrite });
       await api.register(taxonomiesRoutes, { taxonomies: container.taxonomies });
       await api.register(datasetsRoutes, { datasets: container.datasets.service, runWrite: container.runWrite });
+      await api.register(retentionRoutes, { legalHolds: container.retention.legalHolds, retention: container.retention.retention, runWrite: container.runWrite });
+      await api.register(keysRoutes, { keys: container.keyRotation.service });
+      await api.register(backupRoutes, { backups: container.backup.service, clock: container.clock });
       await api.register(attemptsRoutes, { attempts: container.scans.attempts });
       await api.register(scanEventsRoutes, { streams: container.scans.eventStreams });
     },

@@ -35,6 +35,8 @@ import { createUsersRepo } from './modules/users/users.repo.js';
 import { createUsersService } from './modules/users/users.service.js';
 import { createProfileCache } from './modules/users/profile-cache.js';
 import { createUsersAdminService } from './modules/users/users-admin.service.js';
+import { createInactiveAccountsRepo } from './modules/users/inactive-accounts.repo.js';
+import { createInactiveAccountsService } from './modules/users/inactive-accounts.service.js';
 import { createBootstrapService } from './modules/users/bootstrap.service.js';
 import { createApiKeyAuthenticator } from './modules/api-keys/api-key.authenticator.js';
 import { createApiKeysRepo } from './modules/api-keys/api-keys.repo.js';
@@ -182,6 +184,7 @@ export function createIdentityModules(deps: {
   const accounts = () => policy.current().accounts;
   const recipientBudget = createRecipientBudget({ store, blindIndex, perHour: () => accounts().mailPerRecipientPerHour });
   const shared = { db, clock, usersRepo, membershipsRepo };
+  const inactiveAccountsRepo = createInactiveAccountsRepo();
 
   const services = {
     orgs: createOrgsService({ db, orgsRepo, membershipsRepo, clock }),
@@ -211,7 +214,7 @@ export function createIdentityModules(deps: {
     passkeys,
     apiKeys: createApiKeysService({ apiKeysRepo, blindIndex, clock }),
     users: createUsersService({ ...shared, profileCache }),
-    usersAdmin: createUsersAdminService({ ...shared, refreshTokens, sessions, access }),
+    usersAdmin: createUsersAdminService({ ...shared, refreshTokens, sessions, access, activity: inactiveAccountsRepo }),
     members: createMembersService({ ...shared, orgsRepo }),
     passwordReset: createPasswordResetService({
       ...shared,
@@ -249,9 +252,22 @@ export function createIdentityModules(deps: {
     audit: deps.audit,
   });
 
+  // Issue 9 §5: the daily job disables unused accounts the way an administrator does.
+  const inactiveAccounts = createInactiveAccountsService({
+    db,
+    clock,
+    inactiveAccountDays: () => policy.current().retention.inactiveAccountDays,
+    repo: inactiveAccountsRepo,
+    usersRepo,
+    refreshTokens,
+    settle: (userId, options) => services.usersAdmin.settle(userId, options),
+    audit: deps.audit,
+    logger: deps.logger,
+  });
+
   return {
     passwordHasher,
-    services: { ...services, passkeyLogin },
+    services: { ...services, passkeyLogin, inactiveAccounts },
     repos: { users: usersRepo, orgs: orgsRepo, memberships: membershipsRepo, apiKeys: apiKeysRepo, mail: mailRepo },
     /**
      * Bearer JWT, X-API-Key and the session cookie, in that order (the metrics token comes first, test

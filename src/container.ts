@@ -40,6 +40,11 @@ import { createScansModule, type ScansModule } from './container-scans.js';
 import { scanJobs, scanSchedules } from './modules/scans/scans.jobs.js';
 import { createFindingsModule, type FindingsModule } from './container-findings.js';
 import { findingJobs, findingSchedules } from './modules/findings/findings.jobs.js';
+import { inactiveAccountsJobs, inactiveAccountsSchedules } from './modules/users/inactive-accounts.jobs.js';
+import type { InactiveAccountsService } from './modules/users/inactive-accounts.service.js';
+import { createRetentionModule } from './container-retention.js';
+import { createBackupModule } from './container-backup.js';
+import { createKeysModule } from './container-keys.js';
 
 // eslint-disable-next-line security/detect-non-literal-fs-filename -- our own package.json, resolved from this module
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -120,7 +125,14 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const audit = createAuditModule({ db, clock, cipher, logger, keys, config, policy: () => policy.current(), ...(overrides.auditRepo ? { auditRepo: overrides.auditRepo } : {}) });
     // Before anything is signed, and so a keyring that contradicts the registered public keys stops the start.
     await audit.sealer.registerKeys();
+    // Key versions and rotation (issue 9 §1): this database notes when it first saw each version (JWT retirement).
+    const keyRotation = createKeysModule({ db, keys, config, clock, cipher, blindIndex, recorder: audit.recorder, refreshAuditKeys: () => audit.sealer.refreshKeys() });
+    await keyRotation.service.noteConfiguredVersions();
+    // Retention with legal hold (issue 9 §4): the daily run reads the policy in force when it runs.
+    const retention = createRetentionModule({ db, clock, cipher, blindIndex, logger, audit: audit.recorder, policy: () => policy.current() });
     const built: { scans?: ScansModule; findings?: FindingsModule } = {};
+    // Identity is built after the queue; the inactive-accounts job (issue 9 §5) reaches its service when it runs.
+    const identityBuilt: { inactiveAccounts?: InactiveAccountsService } = {};
     const findingsModule = (): FindingsModule => {
       if (!built.findings) throw new Error('The findings module is used before the container built it.');
       return built.findings;
@@ -132,13 +144,20 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     const registry = createJobRegistry([
       ...audit.jobs,
       purgeIdempotencyRecordsJob({ db, clock }),
-      ...authHousekeepingJobs({ db, clock, emailTokensRepo }),
+      ...authHousekeepingJobs({ db, clock, emailTokensRepo, retention: () => policy.current().retention }),
       ...mfaHousekeepingJobs({ db, clock }),
-      purgeFinishedMailJob({ db, clock, mailRepo }),
+      purgeFinishedMailJob({ db, clock, mailRepo, retention: () => policy.current().retention }),
+      ...retention.jobs,
       ...(mailTransport ? [deliverOutboxJob({ db, clock, mailRepo, transport: mailTransport, logger })] : []),
       // The scans module needs targets and scorers, built after the queue: its jobs reach it when they run.
       ...scanJobs({ runner: () => scansModule().executor, reconciler: () => scansModule().reconciler }),
       ...findingJobs({ deriver: () => findingsModule().deriver, sweep: () => findingsModule().sweep }),
+      ...inactiveAccountsJobs({
+        service: () => {
+          if (!identityBuilt.inactiveAccounts) throw new Error('The inactive-accounts service is used before the container built it.');
+          return identityBuilt.inactiveAccounts;
+        },
+      }),
     ]);
     const queue = createJobQueue({ mode: config.mode, redisUrl: config.redisUrl, prefix: `${redisPrefix}:jobs`, registry, logger, clock });
     closers.push(() => queue.close());
@@ -159,6 +178,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
 
     const identity = createIdentityModules({ config, keys, db, store, clock, cipher, blindIndex, policy, initialPolicy, logger, mailRepo, emailTokensRepo, audit: audit.recorder });
     const { bootstrap, ...services } = identity.services;
+    identityBuilt.inactiveAccounts = identity.services.inactiveAccounts;
     await bootstrap.ensureAdmin({
       mode: config.mode,
       dataDir: config.dataDir,
@@ -238,8 +258,10 @@ export async function createContainer(config: Config, overrides: ContainerOverri
         { name: 'mail.purge-finished', everyMs: hourly },
         ...(mailTransport ? [{ name: 'mail.deliver-outbox' as const, everyMs: 10_000 }] : []),
         ...audit.schedules,
+        ...retention.schedules,
         ...scanSchedules(policy.current().scans.reconcileEveryMs),
         ...findingSchedules(),
+        ...inactiveAccountsSchedules(),
       ]);
       closers.push(() => scheduler.stop());
     }
@@ -267,6 +289,10 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       datasets,
       scans: scansModule(),
       findings: findingsModule(),
+      retention,
+      keyRotation,
+      // Encrypted backups (issue 9 §3): the archive key derives from the encryption keyring.
+      backup: createBackupModule({ database, keyring: keys.ENCRYPTION_KEYRING, clock, audit: audit.recorder }),
       runWrite: createWriteRunner({
         db,
         cipher,

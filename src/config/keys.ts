@@ -10,6 +10,15 @@ export type Keys = Record<KeyName, Keyring>;
 const fileNameOf = (name: KeyName) => name.toLowerCase().replaceAll('_', '-');
 
 /**
+ * The file a keyring lives in when the service generated it (embedded mode, no variable or file
+ * configured); undefined when it comes from configuration, which the service never rewrites.
+ */
+export function generatedKeyFile(config: Pick<Config, 'dataDir' | 'keySources'>, name: KeyName): string | undefined {
+  const source = config.keySources[name];
+  return source.value || source.file ? undefined : path.join(config.dataDir, 'keys', fileNameOf(name));
+}
+
+/**
  * Loads each keyring from its variable or file. In embedded mode a missing key is generated once
  * into DATA_DIR/keys (mode 0600) and reused on later starts; loadConfig already refused missing keys
  * in server mode and production.
@@ -22,7 +31,7 @@ export function resolveKeys(config: Pick<Config, 'mode' | 'nodeEnv' | 'dataDir' 
     try {
       if (source.value) keys[name] = parseKeyring(source.value);
       else if (source.file) keys[name] = parseKeyring(readFileSync(source.file, 'utf8'));
-      else keys[name] = loadOrGenerate(path.join(config.dataDir, 'keys', fileNameOf(name)));
+      else keys[name] = loadOrGenerate(generatedKeyFile(config, name)!);
     } catch (error) {
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
       problems.push(`${source.file ? `${name}_FILE` : name}: ${reason}`);

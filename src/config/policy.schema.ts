@@ -76,9 +76,13 @@ export const PolicySchema = Type.Object(
     }),
     retention: Section({
       idempotencyRecordsHours: Int(24, 1, 720, 'How long an Idempotency-Key is remembered.'),
-      auditEventsDays: Int(365, 30, 3650, 'Audit events.'),
-      attemptsDays: Int(365, 1, 3650, 'Scan attempts and their evidence.'),
+      auditEventsDays: Int(365, 90, 3650, 'Audit events, purged in whole sealed segments (FISMA moderate: at least 90 days online).'),
+      attemptsDays: Int(365, 1, 3650, 'Scan attempts and their evidence, counted from the end of their scan.'),
       softDeletedDays: Int(30, 1, 3650, 'Soft-deleted rows before purge.'),
+      revokedSessionsDays: Int(1, 1, 90, 'Refresh-token families (API sessions) kept after revocation, so a replayed token still counts as reuse; expired ones go at once.'),
+      expiredEmailTokensDays: Int(7, 1, 365, 'Invitation, reset and registration tokens kept after expiry (support questions).'),
+      finishedOutboxDays: Int(30, 1, 3650, 'Sent or failed mail, and delivered or failed alert webhook deliveries.'),
+      acknowledgedAlertsDays: Int(365, 30, 3650, 'Acknowledged audit alerts (open alerts are never purged).'),
       inactiveAccountDays: Int(90, 1, 3650, 'Accounts unused this long are disabled.'),
     }),
     audit: Section({

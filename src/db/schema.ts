@@ -10,6 +10,7 @@ import type {
   AuditSigningKeysTable,
 } from './audit-tables.js';
 import type { ProbeLibraryTable, ProbeLibraryVersionsTable } from './probe-tables.js';
+import type { AuditPurgesTable, LegalHoldsTable, RetentionRunsTable } from './retention-tables.js';
 import type { DatasetItemsTable, DatasetsTable } from './dataset-tables.js';
 import type { FindingCommentsTable, FindingScansTable, FindingScanSyncTable, FindingsTable } from './finding-tables.js';
 import type { AttemptsTable, ScanChunksTable, ScanEventsTable, ScansTable, TargetsTable, TargetVersionsTable } from './red-team-tables.js';
@@ -19,6 +20,7 @@ export * from './red-team-tables.js';
 export * from './finding-tables.js';
 export * from './dataset-tables.js';
 export * from './probe-tables.js';
+export * from './retention-tables.js';
 
 /**
  * The database as Kysely sees it (camelCase; CamelCasePlugin maps to the snake_case columns the
@@ -49,6 +51,10 @@ export interface UsersTable extends CommonColumns {
   platformRole: PlatformRole | null;
   lastLoginAt: Date | null;
   credentialsChangedAt: Date | null;
+  /** When an administrator last re-enabled the account: activity for the inactive-accounts job. */
+  reactivatedAt: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** When retention replaced the email and name of this soft-deleted user by placeholders (once). */
+  anonymisedAt: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export type OrgRole = 'owner' | 'admin' | 'red-teamer' | 'reviewer' | 'auditor' | 'viewer';
@@ -289,4 +295,7 @@ export interface Database {
   datasetItems: DatasetItemsTable;
   probeLibraryVersions: ProbeLibraryVersionsTable;
   probeLibrary: ProbeLibraryTable;
+  legalHolds: LegalHoldsTable;
+  retentionRuns: RetentionRunsTable;
+  auditPurges: AuditPurgesTable;
 }

@@ -9,7 +9,9 @@ import { EXIT, withOperatorContainer, type CommandIo, type CommandOverrides } fr
 export async function reportAuditVerify(verifier: Pick<AuditVerifier, 'verifyAll'>, options: { checkpointFile?: string }, io: CommandIo): Promise<number> {
   const result = await verifier.verifyAll(options);
   const file = result.fileCheckpoints === null ? 'no checkpoint file' : `${result.fileCheckpoints} in the checkpoint file`;
-  const range = result.checkedTo === null ? 'no sealed events' : `seq 1..${result.checkedTo}`;
+  // After a retention purge the stored chain starts after the purge horizon (ADR 0013).
+  const purged = result.checkedFrom > 1 ? `; seq 1..${result.checkedFrom - 1} purged by retention` : '';
+  const range = (result.checkedTo === null ? 'no sealed events' : `seq ${result.checkedFrom}..${result.checkedTo}`) + purged;
   const counts = `${result.events} events recomputed (${range}); checkpoints: ${result.tableCheckpoints} in the table, ${file}; ${result.unsealed} unsealed`;
   if (result.ok) {
     io.stdout(`audit:verify: intact: ${counts}`);

@@ -12,7 +12,7 @@ import { createScorerService } from '../modules/scorers/scorers.service.js';
 import { loadTaxonomyService } from '../modules/taxonomies/taxonomies.service.js';
 
 /** Audit tables: the application may read and append, and on audit_events set seq and hash (sealing). */
-const AUDIT_TABLES = new Set(['audit_events', 'audit_checkpoints', 'audit_signing_keys']);
+const AUDIT_TABLES = new Set(['audit_events', 'audit_checkpoints', 'audit_signing_keys', 'audit_purges']);
 const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /**

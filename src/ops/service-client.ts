@@ -1,11 +1,12 @@
 import type { ReadableStream } from 'node:stream/web';
 import type { CommandIo } from './operator-command.js';
+import { API_KEY_PREFIX } from '../modules/api-keys/api-keys.service.js';
 
 /**
  * How an operator command reaches the running embedded service when it holds the data directory
  * (DESIGN §2: maintenance commands call the running service's API instead of opening PGlite).
  * `VIOLENTUTF_URL` (default `http://127.0.0.1:$PORT`, PORT default 8000) and `VIOLENTUTF_API_KEY`: an API
- * key (or access token) of a platform super-admin, sent as a Bearer token and never printed.
+ * key (sent as X-API-Key) or access token (sent as a Bearer token) of a platform super-admin, never printed.
  */
 export interface ServiceClient {
   /** JSON in, JSON out; a non-2xx answer throws ServiceCallError carrying the problem's safe fields. */
@@ -33,7 +34,8 @@ export function serviceClientFrom(env: NodeJS.ProcessEnv): ServiceClient | { ref
   const call = (method: string, path: string, body?: string | Uint8Array | ReadableStream<Uint8Array>, contentType?: string) =>
     fetch(`${base}/api/v1${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json, application/problem+json, application/octet-stream', ...(contentType ? { 'content-type': contentType } : {}) },
+      // An API key is only accepted in X-API-Key (api-key.authenticator.ts); an access token is a Bearer token.
+      headers: { ...(token.startsWith(API_KEY_PREFIX) ? { 'x-api-key': token } : { authorization: `Bearer ${token}` }), accept: 'application/json, application/problem+json, application/octet-stream', ...(contentType ? { 'content-type': contentType } : {}) },
       // A streamed upload needs half duplex in Node's fetch.
       ...(body === undefined ? {} : { body, duplex: 'half' }),
     });

@@ -571,6 +571,23 @@ const WRITES: Record<string, WriteCase> = {
       return { call, actorId: person.id, resourceId: person.id, orgId: defaultOrgId, changed: [], secrets: session.secrets };
     },
   },
+  'POST /api/v1/admin/legal-holds': {
+    status: 201,
+    prepare: () => {
+      const reason = fresh('Matter of Confidential Person');
+      return { call: asRoot({ method: 'POST', url: '/api/v1/admin/legal-holds', payload: { orgId: defaultOrgId, reason } }), resourceId: resultId, orgId: defaultOrgId, changed: ['orgId', 'reason'], secrets: [reason] };
+    },
+  },
+  'DELETE /api/v1/admin/legal-holds/:id': {
+    status: 200,
+    prepare: async () => {
+      const reason = fresh('Matter to release');
+      const { response } = await call(asRoot({ method: 'POST', url: '/api/v1/admin/legal-holds', payload: { orgId: defaultOrgId, reason } }));
+      expect(response.statusCode, response.body).toBe(201);
+      const id = response.json<{ id: string }>().id;
+      return { call: asRoot({ method: 'DELETE', url: `/api/v1/admin/legal-holds/${id}` }), resourceId: id, orgId: defaultOrgId, changed: [], secrets: [reason] };
+    },
+  },
   'DELETE /api/v1/users/:id/sessions': {
     status: 204,
     prepare: async () => {

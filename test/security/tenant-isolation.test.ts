@@ -289,6 +289,14 @@ describe('tenant isolation', () => {
     expect(touched).toEqual([]);
   });
 
+  it('[ASVS 8.2.1] an organisation owner cannot take a backup of the whole database (platform-only route)', async () => {
+    const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
+    const response = await t.app.inject({ method: 'POST', url: '/api/v1/admin/backups', headers: bearer(token) });
+    expect(response.statusCode, response.body).toBe(403);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.rawPayload.includes(Buffer.from('VUTFBAK'))).toBe(false);
+  });
+
   it('[ASVS 8.4.1] X-Organization-Id naming an organisation the caller does not belong to answers 404', async () => {
     const token = (await login(t, 'mallory@example.test', PASSWORD)).accessToken;
     for (const url of ['/api/v1/orgs', '/api/v1/api-keys', `/api/v1/orgs/${orgB}/members`]) {

@@ -16,6 +16,10 @@ import * as rawContentGrant from './2026-11-28T0014-raw-content-grant.js';
 import * as probeLibrary from './2026-11-29T0015-probe-library.js';
 import * as datasets from './2026-11-29T0016-datasets.js';
 import * as findings from './2026-11-29T0017-findings.js';
+import * as keyRotation from './2026-11-29T0018-key-rotation.js';
+import * as retention from './2026-11-29T0019-retention.js';
+import * as accountActivity from './2026-11-29T0020-account-activity.js';
+import * as userAnonymisation from './2026-11-29T0021-user-anonymisation.js';
 
 /**
  * Every migration, in order. Forward-only: a migration is never edited after it lands; a change
@@ -39,4 +43,8 @@ export const migrations: Record<string, Migration> = {
   '2026-11-29T0015-probe-library': probeLibrary,
   '2026-11-29T0016-datasets': datasets,
   '2026-11-29T0017-findings': findings,
+  '2026-11-29T0018-key-rotation': keyRotation,
+  '2026-11-29T0019-retention': retention,
+  '2026-11-29T0020-account-activity': accountActivity,
+  '2026-11-29T0021-user-anonymisation': userAnonymisation,
 };

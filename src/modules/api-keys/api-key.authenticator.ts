@@ -24,7 +24,7 @@ const invalidApiKey = () => new AppError(401, 'invalid_api_key', { detail: 'The 
  */
 export function createApiKeyAuthenticator(deps: {
   db: Db;
-  apiKeysRepo: Pick<ApiKeysRepo, 'findForAuthentication' | 'recordUse'>;
+  apiKeysRepo: Pick<ApiKeysRepo, 'findForAuthentication' | 'recordUse' | 'reindexSecret'>;
   blindIndex: BlindIndex;
   access: Pick<AccessService, 'resolve'>;
   clock: Clock;
@@ -60,6 +60,8 @@ export function createApiKeyAuthenticator(deps: {
     const held: ReadonlySet<string> = access.permissions;
     const permissions = access.mustChangePassword ? new Set<string>() : new Set(key.scopes.filter((scope) => held.has(scope)));
 
+    // Indexed under an older BLIND_INDEX_KEY version (hashes[0] is the current one): re-index now (key rotation).
+    if (!Buffer.from(key.secretHash).equals(hashes[0]!)) await deps.apiKeysRepo.reindexSecret(key.id, Buffer.from(key.secretHash), hashes[0]!);
     if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() >= LAST_USED_INTERVAL_MS) {
       await deps.apiKeysRepo.recordUse(key.id, request.ip, now, LAST_USED_INTERVAL_MS);
     }

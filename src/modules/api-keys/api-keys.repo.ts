@@ -105,6 +105,15 @@ export function createApiKeysRepo(deps: { db: Db; cipher: FieldCipher }) {
         .where((eb) => eb.or([eb('lastUsedAt', 'is', null), eb('lastUsedAt', '<', threshold)]))
         .execute();
     },
+
+    /**
+     * Key rotation of BLIND_INDEX_KEY (ADR 0012): the secret is never stored, so its hash moves to the
+     * current version only when the key is presented. Compare-and-set on the old hash: a concurrent
+     * request that re-indexed first wins, and nothing else changes.
+     */
+    async reindexSecret(id: string, previous: Buffer, current: Buffer): Promise<void> {
+      await deps.db.updateTable('apiKeys').set({ secretHash: current }).where('id', '=', id).where('secretHash', '=', previous).execute();
+    },
   };
 }
 

@@ -94,6 +94,12 @@ export const auditChainRepo = {
     return new Map(rows.map((row) => [row.seq!, row.hash!]));
   },
 
+  /** The audit purge horizon (ADR 0013): events up to `throughSeq` were purged; undefined when none was. */
+  async purgeHorizon(executor: Executor): Promise<{ throughSeq: number; headHash: Buffer } | undefined> {
+    const row = await executor.selectFrom('auditPurges').select(['throughSeq', 'headHash']).orderBy('throughSeq', 'desc').limit(1).executeTakeFirst();
+    return row ? { throughSeq: Number(row.throughSeq), headHash: row.headHash } : undefined;
+  },
+
   async latestCheckpoint(executor: Executor): Promise<Checkpoint | undefined> {
     return executor.selectFrom('auditCheckpoints').selectAll().orderBy('seq', 'desc').limit(1).executeTakeFirst();
   },

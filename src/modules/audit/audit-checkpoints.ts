@@ -38,14 +38,29 @@ export const publicKeysOf = (keyring: Keyring): Map<number, Buffer> =>
  * (`audit_signing_keys`), so checkpoints signed by a retired key still verify; see `trustedKeys`.
  */
 export function createCheckpointSigner(keyring: Keyring) {
-  const current = keyring.current;
-  const privateKey = privateKeyOf(keyring.get(current));
+  // Follows the keyring: a version added while the process runs (key rotation) signs from then on.
+  let derivedFor = -1;
+  let current = keyring.current;
+  let privateKey = privateKeyOf(keyring.get(current));
   const ownPublicKeys = publicKeysOf(keyring);
+  const refresh = () => {
+    if (derivedFor === keyring.versions.size) return;
+    current = keyring.current;
+    privateKey = privateKeyOf(keyring.get(current));
+    for (const [version, key] of publicKeysOf(keyring)) ownPublicKeys.set(version, key);
+    derivedFor = keyring.versions.size;
+  };
+  refresh();
 
   return {
-    publicKeys: ownPublicKeys,
+    /** The public half of every version of the keyring (live: grows with the keyring). */
+    get publicKeys(): Map<number, Buffer> {
+      refresh();
+      return ownPublicKeys;
+    },
 
     sign(seq: number, headHash: Buffer, signedAt: Date): Checkpoint {
+      refresh();
       const unsigned = { seq, headHash, keyVersion: current, signedAt };
       return { ...unsigned, signature: sign(null, checkpointMessage(unsigned), privateKey) };
     },
@@ -57,6 +72,7 @@ export function createCheckpointSigner(keyring: Keyring) {
      * the keyring's is ignored (the keyring wins).
      */
     trustedKeys(registered: ReadonlyMap<number, Buffer>): Map<number, Buffer> {
+      refresh();
       const trusted = new Map(ownPublicKeys);
       for (const [version, key] of registered) if (!trusted.has(version) && version < current) trusted.set(version, key);
       return trusted;

@@ -122,6 +122,12 @@ export function createAuditSealer(
   return {
     registerKeys,
 
+    /** Registers the keyring's public keys again: after a version was added while the process runs. */
+    refreshKeys(): Promise<void> {
+      keysRegistered = undefined;
+      return registerKeys();
+    },
+
     /**
      * Seals what is pending (bounded: MAX_BATCHES_PER_RUN batches), then maybe checkpoints.
      * `forceCheckpoint` skips the interval (tests, benchmarks); `signal` stops between batches.

@@ -93,6 +93,24 @@ export function createAuditVerifier(deps: { db: Db; repo: AuditChainRepo; signer
 
   const trustedKeys = async () => deps.signer.trustedKeys(await repo.registeredKeys(db));
 
+  /**
+   * Where the stored chain begins (ADR 0013). Without a purge: seq 1 after the genesis hash. After a
+   * purge through horizon h: seq h+1 after the hash the signed checkpoint at h states, and only when
+   * that checkpoint is in the table, verifies under a trusted key and agrees with the recorded
+   * horizon; otherwise the first kept position is untrustworthy. Rows at or below h that a running
+   * purge has not deleted yet are not evidence any more and are not read. A prefix deleted any other
+   * way (no horizon row, which only the purge function writes) still fails as `event-missing` at 1.
+   */
+  async function chainStart(trusted: Map<number, Buffer>): Promise<{ from: number; previous: Buffer; horizon: number; problem?: Problem<ChainReason> }> {
+    const horizon = await repo.purgeHorizon(db);
+    if (!horizon) return { from: 1, previous: GENESIS_HASH, horizon: 0 };
+    const from = horizon.throughSeq + 1;
+    const anchor = (await repo.checkpointsAt(db, [horizon.throughSeq])).get(horizon.throughSeq);
+    if (!anchor || !verifyCheckpoint(anchor, trusted)) return { from, previous: horizon.headHash, horizon: horizon.throughSeq, problem: { seq: from, reason: 'checkpoint-signature-invalid' } };
+    if (!anchor.headHash.equals(horizon.headHash)) return { from, previous: anchor.headHash, horizon: horizon.throughSeq, problem: { seq: from, reason: 'checkpoint-mismatch' } };
+    return { from, previous: anchor.headHash, horizon: horizon.throughSeq };
+  }
+
   /** The API's check: the newest checkpoint's signature, its row, then every row after it. */
   async function verifyFromCheckpoint(): Promise<VerifyResult> {
     const unsealed = await repo.countUnsealed(db);
@@ -113,9 +131,14 @@ export function createAuditVerifier(deps: { db: Db; repo: AuditChainRepo; signer
     }
     if (!verifyCheckpoint(checkpoint, await trustedKeys())) return result({ from: null, to: null }, { seq: null, reason: 'checkpoint-signature-invalid' });
 
-    // The checkpoint's own row is recomputed too, from its predecessor's stored hash.
+    // The checkpoint's own row is recomputed too, from its predecessor's stored hash (or, right after
+    // a purge horizon, from the signed anchor checkpoint's hash).
     let previous = GENESIS_HASH;
-    if (checkpoint.seq > 1) {
+    const start = checkpoint.seq > 1 ? await chainStart(await trustedKeys()) : undefined;
+    if (start && start.horizon > 0 && checkpoint.seq === start.from) {
+      if (start.problem) return result({ from: checkpoint.seq, to: null }, start.problem);
+      previous = start.previous;
+    } else if (checkpoint.seq > 1) {
       const stored = (await repo.hashesAt(db, [checkpoint.seq - 1])).get(checkpoint.seq - 1);
       if (!stored) return result({ from: checkpoint.seq, to: null }, await missing(checkpoint.seq - 1));
       previous = stored;
@@ -134,8 +157,9 @@ export function createAuditVerifier(deps: { db: Db; repo: AuditChainRepo; signer
    * each must be signed by a trusted key and name the hash the chain has at its position; one beyond
    * the last row means the tail was cut off. Positions past a chain problem cannot be judged.
    */
-  async function checkCheckpoints(checkpoints: readonly Checkpoint[], scan: ScanResult, trusted: Map<number, Buffer>, problems: Problems) {
-    const judged = checkpoints.filter((checkpoint) => !scan.problem || checkpoint.seq < scan.problem.seq!);
+  async function checkCheckpoints(checkpoints: readonly Checkpoint[], scan: ScanResult, trusted: Map<number, Buffer>, problems: Problems, horizon: number) {
+    // At or below a purge horizon there are no rows to compare with: only signatures are checked there.
+    const judged = checkpoints.filter((checkpoint) => checkpoint.seq > horizon && (!scan.problem || checkpoint.seq < scan.problem.seq!));
     const hashes = await repo.hashesAt(
       db,
       judged.filter((checkpoint) => checkpoint.seq <= scan.lastGood).map((checkpoint) => checkpoint.seq),
@@ -167,18 +191,19 @@ export function createAuditVerifier(deps: { db: Db; repo: AuditChainRepo; signer
     }
   }
 
-  /** The operator's check: the whole chain from seq 1, every checkpoint in the table and in the file. */
+  /** The operator's check: the whole stored chain (from seq 1, or from a purge horizon), every checkpoint in the table and in the file. */
   async function verifyAll(options: { checkpointFile?: string } = {}) {
     const unsealed = await repo.countUnsealed(db);
-    const scan = await scanChain(1, GENESIS_HASH);
+    const trusted = await trustedKeys();
+    const start = await chainStart(trusted);
+    const scan: ScanResult = start.problem ? { events: 0, lastGood: start.from - 1, problem: start.problem } : await scanChain(start.from, start.previous);
     const problems = createProblems();
     if (scan.problem) problems.add(scan.problem);
-    const trusted = await trustedKeys();
     let tableCheckpoints = 0;
     for (let after = 0; ; ) {
       const page = await repo.checkpointsAfter(db, after, CHECKPOINT_BATCH);
       tableCheckpoints += page.length;
-      await checkCheckpoints(page, scan, trusted, problems);
+      await checkCheckpoints(page, scan, trusted, problems, start.horizon);
       if (page.length < CHECKPOINT_BATCH) break;
       after = page[page.length - 1]!.seq;
     }
@@ -188,7 +213,7 @@ export function createAuditVerifier(deps: { db: Db; repo: AuditChainRepo; signer
       fileCheckpoints = 0;
       let pending: Checkpoint[] = [];
       const flush = async () => {
-        await checkCheckpoints(pending, scan, trusted, problems);
+        await checkCheckpoints(pending, scan, trusted, problems, start.horizon);
         await checkFileAgainstTable(pending, problems);
         pending = [];
       };
@@ -206,7 +231,8 @@ export function createAuditVerifier(deps: { db: Db; repo: AuditChainRepo; signer
     return {
       ...problems.summary(),
       events: scan.events,
-      checkedTo: scan.lastGood >= 1 ? scan.lastGood : null,
+      checkedFrom: start.from,
+      checkedTo: scan.lastGood >= start.from ? scan.lastGood : null,
       tableCheckpoints,
       fileCheckpoints,
       unsealed,

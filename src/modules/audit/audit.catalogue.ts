@@ -49,6 +49,9 @@ export const AUDIT_ACTIONS = {
   'user.profile.updated': { kind: 'write', resource: 'user' },
   'user.disabled': { kind: 'write', resource: 'user' },
   'user.enabled': { kind: 'write', resource: 'user' },
+  // The daily inactive-accounts job (issue 9 §5): a disable for inactivity, or the last active super-admin kept.
+  'user.inactive.disabled': { kind: 'system', resource: 'user' },
+  'user.inactive.exempted': { kind: 'system', resource: 'user' },
   'user.deleted': { kind: 'write', resource: 'user' },
   'user.unlocked': { kind: 'write', resource: 'user' },
   'user.platform-role.changed': { kind: 'write', resource: 'user' },
@@ -132,6 +135,23 @@ export const AUDIT_ACTIONS = {
   'audit.alert.list': { kind: 'read', resource: 'alert' },
   'audit.alert.acknowledged': { kind: 'write', resource: 'alert' },
   'audit.alert.raised': { kind: 'system', resource: 'alert' },
+
+  // Retention and legal hold (issue 9 §4): a run's event carries its counts per data class.
+  'legal-hold.placed': { kind: 'write', resource: 'legal-hold' },
+  'legal-hold.released': { kind: 'write', resource: 'legal-hold' },
+  'legal-hold.list': { kind: 'read', resource: 'legal-hold' },
+  'retention.preview.read': { kind: 'read', resource: 'retention' },
+  'retention.run.list': { kind: 'read', resource: 'retention' },
+  'retention.run.completed': { kind: 'write', resource: 'retention-run' },
+
+  // Key rotation (issue 9 §1): a version added, a re-encryption run (with its counts), the key inventory read.
+  'keys.version.added': { kind: 'write', resource: 'key' },
+  'keys.rotation.completed': { kind: 'write', resource: 'key' },
+  'keys.status.read': { kind: 'read', resource: 'key' },
+
+  // Backups (issue 9 §3): an archive of the whole database is the largest read there is; a restore acts as the system.
+  'backup.created': { kind: 'read', resource: 'database' },
+  'backup.restored': { kind: 'system', resource: 'database' },
 } as const satisfies Record<string, { kind: AuditKind; resource: string }>;
 
 export type AuditKind = 'write' | 'read' | 'auth' | 'access' | 'system';

@@ -67,16 +67,35 @@ function deriveSigningKey(version: number, secret: Buffer): SigningKey {
 // Keyed by the keyring object: a reloaded keyring is a new object and is derived afresh.
 const cache = new WeakMap<Keyring, SigningKeys>();
 
-/** Derives every version once per keyring and up front, so a bad keyring stops the start, not a login. */
+/**
+ * Derives every version once per keyring and up front, so a bad keyring stops the start, not a login.
+ * The result follows the keyring: a version added while the process runs (rotation) is derived on the
+ * next use and becomes `current` at once, while older versions keep verifying.
+ */
 export function signingKeysFor(keyring: Keyring): SigningKeys {
   const cached = cache.get(keyring);
   if (cached) return cached;
-  const derived = [...keyring.versions].map(([version, secret]) => deriveSigningKey(version, secret));
-  const current = derived.find((key) => key.version === keyring.current);
-  if (!current) throw new KeyringError(`current key version ${keyring.current} is not in the keyring`);
-  const all = Object.freeze([current, ...derived.filter((key) => key !== current).sort((a, b) => b.version - a.version)]);
-  const kids = new Map(all.map((key) => [key.kid, key]));
-  const keys: SigningKeys = { current, all, byKid: (kid) => kids.get(kid) };
+  const derived = new Map<number, SigningKey>();
+  let state: { size: number; current: SigningKey; all: readonly SigningKey[]; kids: Map<string, SigningKey> } | undefined;
+  const refresh = () => {
+    if (state && state.size === keyring.versions.size) return state;
+    for (const [version, secret] of keyring.versions) if (!derived.has(version)) derived.set(version, deriveSigningKey(version, secret));
+    const current = derived.get(keyring.current);
+    if (!current) throw new KeyringError(`current key version ${keyring.current} is not in the keyring`);
+    const all = Object.freeze([current, ...[...derived.values()].filter((key) => key !== current).sort((a, b) => b.version - a.version)]);
+    state = { size: keyring.versions.size, current, all, kids: new Map(all.map((key) => [key.kid, key])) };
+    return state;
+  };
+  refresh();
+  const keys: SigningKeys = {
+    get current() {
+      return refresh().current;
+    },
+    get all() {
+      return refresh().all;
+    },
+    byKid: (kid) => refresh().kids.get(kid),
+  };
   cache.set(keyring, keys);
   return keys;
 }

@@ -210,7 +210,6 @@ export function createAccessTokenService(deps: AccessTokenServiceDeps): AccessTo
   const ttlSeconds = deps.ttlSeconds ?? (() => DEFAULT_ACCESS_TOKEN_TTL_SECONDS);
   // Derived now (and cached per keyring): a bad keyring stops the start instead of the first login.
   const keys = signingKeysFor(keyring);
-  const publicKeys = Object.freeze(keys.all.map((key) => key.publicJwk));
   const verified = createVerifiedCache();
 
   return {
@@ -270,6 +269,7 @@ export function createAccessTokenService(deps: AccessTokenServiceDeps): AccessTo
     },
 
     // A fresh array per call: callers (and serialisers) cannot alter the published set; the JWKs themselves are frozen.
-    jwks: () => ({ keys: [...publicKeys] }),
+    // Read per call: a version added by rotation joins the JWKS at once (keys.all follows the keyring).
+    jwks: () => ({ keys: keys.all.map((key) => key.publicJwk) }),
   };
 }

@@ -1,3 +1,4 @@
+import type { Policy } from '../../config/policy.schema.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
 import { definePurgeJob, purgeInBatches } from '../../platform/jobs.js';
@@ -16,6 +17,9 @@ export const REVOKED_FAMILY_RETENTION_MS = DAY_MS;
 /** Used, revoked and expired email tokens are kept a week after expiry (support questions), then deleted. */
 export const EXPIRED_EMAIL_TOKEN_RETENTION_MS = 7 * DAY_MS;
 
+/** The policy's durations for these classes (retention section); without it, the defaults above (the policy's defaults too). */
+type TokenRetention = Pick<Policy['retention'], 'revokedSessionsDays' | 'expiredEmailTokensDays'>;
+
 /**
  * Hourly identity housekeeping. Every job deletes in autocommitted batches of at most 500 rows,
  * stops between batches when the queue aborts it, and is idempotent (a second run finds nothing).
@@ -25,8 +29,12 @@ export function authHousekeepingJobs(deps: {
   clock: Pick<Clock, 'now'>;
   emailTokensRepo: Pick<EmailTokensRepo, 'purgeExpired'>;
   refreshTokenRepo?: Pick<RefreshTokenRepo, 'purgeTokensOfDeadFamilies' | 'purgeDeadFamilies'>;
+  /** The policy's retention section, read on every run (ADR 0013). */
+  retention?: () => TokenRetention;
 }) {
   const refreshTokenRepo = deps.refreshTokenRepo ?? createRefreshTokenRepo();
+  const revokedFamilyMs = () => (deps.retention ? deps.retention().revokedSessionsDays * DAY_MS : REVOKED_FAMILY_RETENTION_MS);
+  const expiredEmailTokenMs = () => (deps.retention ? deps.retention().expiredEmailTokensDays * DAY_MS : EXPIRED_EMAIL_TOKEN_RETENTION_MS);
   return [
     /**
      * Lockout counters that no decision reads any more. A row qualifies when no lock is in force and
@@ -45,18 +53,18 @@ export function authHousekeepingJobs(deps: {
       return purgeInBatches(signal, (batch) => purgeForgottenLoginAttempts(deps.db, now, quietCutoff, batch));
     }),
 
-    /** Refresh-token families past their absolute expiry, or revoked more than a day ago, with their tokens. */
+    /** Refresh-token families past their absolute expiry, or revoked longer ago than the policy keeps them (a day), with their tokens. */
     definePurgeJob('auth.purge-refresh-families', async (signal) => {
       const now = deps.clock.now();
-      const dead = { expiredBefore: now, revokedBefore: new Date(now.getTime() - REVOKED_FAMILY_RETENTION_MS) };
+      const dead = { expiredBefore: now, revokedBefore: new Date(now.getTime() - revokedFamilyMs()) };
       // Tokens first, so no family delete cascades to an unbounded number of rows.
       await purgeInBatches(signal, (batch) => refreshTokenRepo.purgeTokensOfDeadFamilies(deps.db, dead, batch));
       await purgeInBatches(signal, (batch) => refreshTokenRepo.purgeDeadFamilies(deps.db, dead, batch));
     }),
 
-    /** Invitation, reset and registration tokens that expired more than a week ago (used or not). */
+    /** Invitation, reset and registration tokens that expired longer ago than the policy keeps them (a week), used or not. */
     definePurgeJob('auth.purge-email-tokens', (signal) => {
-      const cutoff = new Date(deps.clock.now().getTime() - EXPIRED_EMAIL_TOKEN_RETENTION_MS);
+      const cutoff = new Date(deps.clock.now().getTime() - expiredEmailTokenMs());
       return purgeInBatches(signal, (batch) => deps.emailTokensRepo.purgeExpired(deps.db, cutoff, batch));
     }),
   ] as const;

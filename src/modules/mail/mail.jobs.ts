@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { Policy } from '../../config/policy.schema.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Db } from '../../platform/db/database.js';
 import { EmptyPayload, definePurgeJob, purgeInBatches } from '../../platform/jobs.js';
@@ -114,9 +115,18 @@ export const deliverOutboxJob = (deps: MailRelayDeps) =>
     },
   });
 
-/** Deletes messages sent, or given up on, more than 30 days ago, in batches. */
-export const purgeFinishedMailJob = (deps: { db: Db; clock: Pick<Clock, 'now'>; mailRepo: Pick<MailRepo, 'purgeFinished'> }) =>
+/**
+ * Deletes messages sent, or given up on, longer ago than the policy's `retention.finishedOutboxDays`
+ * (default 30; without a policy getter, FINISHED_MAIL_RETENTION_MS), in batches.
+ */
+export const purgeFinishedMailJob = (deps: {
+  db: Db;
+  clock: Pick<Clock, 'now'>;
+  mailRepo: Pick<MailRepo, 'purgeFinished'>;
+  retention?: () => Pick<Policy['retention'], 'finishedOutboxDays'>;
+}) =>
   definePurgeJob('mail.purge-finished', (signal) => {
-    const cutoff = new Date(deps.clock.now().getTime() - FINISHED_MAIL_RETENTION_MS);
+    const keepMs = deps.retention ? deps.retention().finishedOutboxDays * 86_400_000 : FINISHED_MAIL_RETENTION_MS;
+    const cutoff = new Date(deps.clock.now().getTime() - keepMs);
     return purgeInBatches(signal, (batch) => deps.mailRepo.purgeFinished(deps.db, cutoff, batch));
   });

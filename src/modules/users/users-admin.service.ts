@@ -10,6 +10,7 @@ import type { RefreshTokenService } from '../auth/refresh-token.service.js';
 import type { SessionRevocations } from '../auth/session-revocations.js';
 import type { MembershipsRepo } from '../orgs/memberships.repo.js';
 import type { User, UsersRepo } from './users.repo.js';
+import type { InactiveAccountsRepo } from './inactive-accounts.repo.js';
 
 export interface UserSummaryView {
   id: string;
@@ -59,6 +60,8 @@ export function createUsersAdminService(deps: {
   refreshTokens: Pick<RefreshTokenService, 'revokeAllForUser'>;
   sessions: Pick<SessionRevocations, 'endAllSessions'>;
   access: Pick<AccessService, 'invalidate'>;
+  /** An administrator's re-enable restarts the inactivity clock (issue 9 §5). */
+  activity: Pick<InactiveAccountsRepo, 'markReactivated'>;
 }) {
   async function detail(executor: Db | Tx, user: User): Promise<UserDetailView> {
     const organisations = await deps.membershipsRepo.listOrgsForUser(executor, user.id, 100);
@@ -106,8 +109,11 @@ export function createUsersAdminService(deps: {
     },
 
     async enable(tx: Tx, principal: Principal, userId: string): Promise<UserDetailView> {
-      const updated = await deps.usersRepo.setStatus(tx, userId, 'active', principal.userId ?? null, deps.clock.now());
+      const now = deps.clock.now();
+      const updated = await deps.usersRepo.setStatus(tx, userId, 'active', principal.userId ?? null, now);
       if (!updated) throw errors.notFound('user');
+      // Otherwise the next daily run would disable an account disabled for inactivity again at once.
+      await deps.activity.markReactivated(tx, updated.id, now);
       return detail(tx, updated);
     },
 

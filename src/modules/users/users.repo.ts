@@ -162,6 +162,31 @@ export function createUsersRepo(deps: { db: Db; cipher: FieldCipher; blindIndex:
       return rows.map((row) => row.id);
     },
 
+    /**
+     * Retention (issue 9 §4, ADR 0013): replaces a soft-deleted user's email and name by the given
+     * placeholders, sealed like any other value, re-indexes the email so the old address finds
+     * nothing, and clears the password hash. Once only: false when the user is live or already done.
+     */
+    async anonymise(tx: Tx, id: string, placeholder: { email: string; displayName: string }, now: Date): Promise<boolean> {
+      const row = await tx
+        .updateTable('users')
+        .set((eb) => ({
+          ...sealed.seal(id, placeholder),
+          emailIndex: deps.blindIndex.compute(normaliseEmail(placeholder.email), EMAIL_INDEX_PURPOSE),
+          passwordHash: null,
+          anonymisedAt: now,
+          updatedAt: now,
+          updatedBy: null,
+          version: eb('version', '+', 1),
+        }))
+        .where('id', '=', id)
+        .where('deletedAt', 'is not', null)
+        .where('anonymisedAt', 'is', null)
+        .returning('id')
+        .executeTakeFirst();
+      return row !== undefined;
+    },
+
     async countPlatformRole(executor: Db | Tx, role: PlatformRole): Promise<number> {
       const result = await executor
         .selectFrom('users')

@@ -10,6 +10,12 @@ export interface Keyring {
   readonly versions: ReadonlyMap<number, Buffer>;
   /** The secret of one version; throws KeyringError when it is unknown. */
   get(version: number): Buffer;
+  /**
+   * Adds a version above the current one while the process runs (key rotation in embedded mode); it is
+   * current at once for every primitive built on this keyring. Synchronous, so no request can observe a
+   * half-added version; a version that is not the highest, or already present, is refused.
+   */
+  add(version: number, secret: Buffer): void;
 }
 
 export const KEY_BYTES = 32;
@@ -23,14 +29,24 @@ export class KeyringError extends Error {
 
 export function createKeyring(versions: Map<number, Buffer>): Keyring {
   if (versions.size === 0) throw new KeyringError('a keyring needs at least one key');
-  const current = Math.max(...versions.keys());
+  let current = Math.max(...versions.keys());
   return {
-    current,
+    get current() {
+      return current;
+    },
     versions,
     get(version) {
       const key = versions.get(version);
       if (!key) throw new KeyringError(`key version ${version} is not in the keyring`);
       return key;
+    },
+    add(version, secret) {
+      if (!Number.isInteger(version) || version <= current || version > 0xffff_ffff) {
+        throw new KeyringError(`a new key version must be an integer above the current one (${current})`);
+      }
+      if (secret.length !== KEY_BYTES) throw new KeyringError(`key version ${version} must be ${KEY_BYTES} bytes`);
+      versions.set(version, Buffer.from(secret));
+      current = version;
     },
   };
 }

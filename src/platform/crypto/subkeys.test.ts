@@ -29,8 +29,19 @@ describe('createSubkeys', () => {
     expect(createSubkeys(keyring, 'x').all().map(({ version }) => version)).toEqual([3, 2, 1]);
   });
 
+  it('follows a version added at run time: current at once, older ones still there', () => {
+    const growing = createKeyring(new Map([[1, secret()]]));
+    const subkeys = createSubkeys(growing, 'x');
+    const first = subkeys.current.key;
+    growing.add(2, secret());
+    expect(subkeys.current.version).toBe(2);
+    expect(subkeys.all().map(({ version }) => version)).toEqual([2, 1]);
+    expect(subkeys.get(1)).toEqual(first);
+    expect(() => growing.add(2, secret())).toThrow(KeyringError);
+  });
+
   it('refuses a hand-built keyring whose current version has no key', () => {
-    const broken: Keyring = { current: 2, versions: new Map([[1, secret()]]), get: () => secret() };
+    const broken: Keyring = { current: 2, versions: new Map([[1, secret()]]), get: () => secret(), add: () => undefined };
     expect(() => createSubkeys(broken, 'x')).toThrow(KeyringError);
   });
 });

@@ -17,24 +17,54 @@ export interface Subkeys {
 
 const MAX_VERSION = 0xffff_ffff;
 
-/** Derives and checks every version up front, so a bad keyring stops the start, not the first request. */
+const derive = (secret: Buffer, label: string) => Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), label, KEY_BYTES));
+
+/**
+ * Derives and checks every version up front, so a bad keyring stops the start, not the first request.
+ * A version added to the keyring later (rotation at run time) is derived the first time it is asked for.
+ */
 export function createSubkeys(keyring: Keyring, label: string): Subkeys {
   const derived = new Map<number, Buffer>();
-  for (const [version, secret] of keyring.versions) {
+  const check = (version: number, secret: Buffer) => {
     // The envelope stores the version as uint32; anything else could not be written back.
     if (!Number.isInteger(version) || version < 1 || version > MAX_VERSION) {
       throw new KeyringError('key versions must be integers from 1 to 4294967295');
     }
     if (secret.length !== KEY_BYTES) throw new KeyringError(`key version ${version} must be ${KEY_BYTES} bytes`);
-    derived.set(version, Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), label, KEY_BYTES)));
+  };
+  for (const [version, secret] of keyring.versions) {
+    check(version, secret);
+    derived.set(version, derive(secret, label));
   }
-  const currentKey = derived.get(keyring.current);
-  if (!currentKey) throw new KeyringError(`current key version ${keyring.current} is not in the keyring`);
-  const current = { version: keyring.current, key: currentKey };
-  const older = [...derived]
-    .filter(([version]) => version !== current.version)
-    .sort(([a], [b]) => b - a)
-    .map(([version, key]) => ({ version, key }));
-  const ordered = [current, ...older];
-  return { current, get: (version) => derived.get(version), all: () => ordered };
+  if (!derived.has(keyring.current)) throw new KeyringError(`current key version ${keyring.current} is not in the keyring`);
+
+  const get = (version: number): Buffer | undefined => {
+    const known = derived.get(version);
+    if (known) return known;
+    const secret = keyring.versions.get(version);
+    if (!secret) return undefined;
+    check(version, secret);
+    const key = derive(secret, label);
+    derived.set(version, key);
+    return key;
+  };
+  let ordered: Array<{ version: number; key: Buffer }> = [];
+  let orderedFor = -1;
+  const all = () => {
+    // Recomputed only when the keyring grew: the common path is one comparison.
+    if (orderedFor !== keyring.versions.size) {
+      const versions = [...keyring.versions.keys()].sort((a, b) => b - a);
+      ordered = versions.map((version) => ({ version, key: get(version)! }));
+      orderedFor = keyring.versions.size;
+    }
+    return ordered;
+  };
+  return {
+    get current() {
+      // The keyring's highest version is current, so it is also the first of `all()`.
+      return all()[0]!;
+    },
+    get,
+    all,
+  };
 }
