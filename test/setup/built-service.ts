@@ -69,17 +69,24 @@ export async function startEmbedded(): Promise<Service> {
   return { base, dataDir, output: api.output, stop: api.stop };
 }
 
-export async function startServer(urls: { databaseUrl: string; redisUrl: string }): Promise<Service> {
+/**
+ * What a built server-mode process needs: its own schema (dropped with this run's other schemas in
+ * global-setup.ts), a data directory, the test keys, the bootstrap admin and the Redis prefix.
+ */
+export async function serverProcessEnv(
+  urls: { databaseUrl: string; redisUrl: string },
+  options: { dataDirPrefix: string; logLevel: string; extraEnv?: Record<string, string> },
+): Promise<{ schema: string; dataDir: string; env: Record<string, string> }> {
   const schema = uniqueName(inject('testSchemaPrefix'));
   const admin = new pg.Client({ connectionString: urls.databaseUrl });
   await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`); // dropped with this run's other schemas (global-setup.ts)
+  await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.end();
   const databaseUrl = new URL(urls.databaseUrl);
   databaseUrl.searchParams.set('options', `-c search_path=${schema}`);
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'vutf-accept-'));
-  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), options.dataDirPrefix));
   const env = {
+    ...options.extraEnv,
     ...testKeysEnv(),
     DATA_DIR: dataDir,
     DATABASE_URL: databaseUrl.toString(),
@@ -87,8 +94,14 @@ export async function startServer(urls: { databaseUrl: string; redisUrl: string 
     REDIS_PREFIX: schema,
     BOOTSTRAP_ADMIN_EMAIL: SERVER_ADMIN.email,
     BOOTSTRAP_ADMIN_PASSWORD: SERVER_ADMIN.password,
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: options.logLevel,
   };
+  return { schema, dataDir, env };
+}
+
+export async function startServer(urls: { databaseUrl: string; redisUrl: string }): Promise<Service> {
+  const { dataDir, env } = await serverProcessEnv(urls, { dataDirPrefix: 'vutf-accept-', logLevel: 'warn' });
+  const port = await freePort();
   const api = startBuilt('main.js', { ...env, PORT: String(port), HOST: '127.0.0.1' });
   const base = `http://127.0.0.1:${port}`;
   await untilReady(base, () => api.child.exitCode === null, api.output);

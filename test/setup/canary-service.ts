@@ -2,12 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
-import { inject } from 'vitest';
-import { root, SERVER_ADMIN } from './built-service.js';
-import { uniqueName } from './environment.js';
+import { root, serverProcessEnv } from './built-service.js';
 import { freePort, seedDataDirFromSnapshot } from './service-process.js';
-import { testKeysEnv } from './test-app.js';
 
 /**
  * The built service for the at-rest canary proof (issue 9 §2): like built-service.ts, but every line
@@ -78,26 +74,8 @@ export async function startCanaryEmbedded(extraEnv: Record<string, string>, logL
 }
 
 export async function startCanaryServer(urls: { databaseUrl: string; redisUrl: string }, extraEnv: Record<string, string>, logLevel: string): Promise<CanaryService> {
-  const schema = uniqueName(inject('testSchemaPrefix'));
-  const admin = new pg.Client({ connectionString: urls.databaseUrl });
-  await admin.connect();
-  await admin.query(`CREATE SCHEMA ${schema}`); // dropped with this run's other schemas (global-setup.ts)
-  await admin.end();
-  const databaseUrl = new URL(urls.databaseUrl);
-  databaseUrl.searchParams.set('options', `-c search_path=${schema}`);
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'vutf-canary-'));
+  const { schema, dataDir, env } = await serverProcessEnv(urls, { dataDirPrefix: 'vutf-canary-', logLevel, extraEnv });
   const port = await freePort();
-  const env = {
-    ...extraEnv,
-    ...testKeysEnv(),
-    DATA_DIR: dataDir,
-    DATABASE_URL: databaseUrl.toString(),
-    REDIS_URL: urls.redisUrl,
-    REDIS_PREFIX: schema,
-    BOOTSTRAP_ADMIN_EMAIL: SERVER_ADMIN.email,
-    BOOTSTRAP_ADMIN_PASSWORD: SERVER_ADMIN.password,
-    LOG_LEVEL: logLevel,
-  };
   const apiProcess = spawnBuilt('api', 'main.js', { ...env, PORT: String(port), HOST: '127.0.0.1' });
   const base = `http://127.0.0.1:${port}`;
   await untilReady(base, apiProcess.alive, () => apiProcess.log().text);

@@ -78,38 +78,70 @@ const reasonOf = (error: unknown): string => (isIntegrityError(error) ? error.re
 export function createKeyRotation(deps: { db: Db; repo: KeysRepo; cipher: FieldCipher; blindIndex: BlindIndex; keyrings: { encryption: Keyring; blindIndex: Keyring } }) {
   const { db, repo } = deps;
 
-  async function sweepEnvelopes(entry: EnvelopeColumn, state: RunState, options: RotationOptions): Promise<void> {
-    const progress = state.column('ENCRYPTION_KEYRING', entry.table, entry.column, entry.pinned ?? null);
-    if (entry.pinned) return;
-    const header = headerOf(deps.keyrings.encryption.current);
+  type Update = { row: SweepRow; next: Buffer; source?: { column: string; value: Buffer } };
+
+  /**
+   * Passes over one column in keyset batches until a pass meets no conflict (at most MAX_PASSES): `fetch`
+   * reads the next batch after an id, `prepare` turns a row into its rewrite (null: nothing to do) or
+   * throws for a row that does not open, which is counted once and never retried in this run.
+   */
+  async function sweepColumn(
+    table: string,
+    column: string,
+    progress: ColumnProgress,
+    state: RunState,
+    options: RotationOptions,
+    fetch: (after: string | null) => Promise<SweepRow[]>,
+    prepare: (row: SweepRow) => Update | null,
+  ): Promise<void> {
     const failedIds = new Set<string>();
     for (let pass = 0; pass < MAX_PASSES; pass += 1) {
       let after: string | null = null;
       let conflicts = 0;
       for (;;) {
         if (options.signal?.aborted) return state.interrupt();
-        const rows = await repo.staleEnvelopes(db, entry.table, entry.column, header, after, state.batchSize);
+        const rows = await fetch(after);
         if (rows.length === 0) break;
         after = rows[rows.length - 1]!.id;
-        const updates: Array<{ row: SweepRow; next: Buffer }> = [];
+        const updates: Update[] = [];
         for (const row of rows) {
           if (failedIds.has(row.id)) continue;
-          progress.examined += 1;
-          const context = { table: entry.table, column: entry.aadColumn, rowId: row.id };
           try {
-            updates.push({ row, next: deps.cipher.encrypt(deps.cipher.decrypt(row.value, context), context) });
+            const update = prepare(row);
+            if (!update) continue;
+            progress.examined += 1;
+            updates.push(update);
           } catch (error) {
+            progress.examined += 1;
             failedIds.add(row.id);
             state.fail(progress, row.id, reasonOf(error));
           }
         }
-        await options.beforeWrite?.(entry.table, entry.column, rows);
-        conflicts += await writeBatch(entry.table, entry.column, progress, updates);
+        await options.beforeWrite?.(table, column, rows);
+        conflicts += await writeBatch(table, column, progress, updates);
         options.onProgress?.(progress);
         if (rows.length < state.batchSize) break;
       }
       if (conflicts === 0) break;
     }
+  }
+
+  async function sweepEnvelopes(entry: EnvelopeColumn, state: RunState, options: RotationOptions): Promise<void> {
+    const progress = state.column('ENCRYPTION_KEYRING', entry.table, entry.column, entry.pinned ?? null);
+    if (entry.pinned) return;
+    const header = headerOf(deps.keyrings.encryption.current);
+    await sweepColumn(
+      entry.table,
+      entry.column,
+      progress,
+      state,
+      options,
+      (after) => repo.staleEnvelopes(db, entry.table, entry.column, header, after, state.batchSize),
+      (row) => {
+        const context = { table: entry.table, column: entry.aadColumn, rowId: row.id };
+        return { row, next: deps.cipher.encrypt(deps.cipher.decrypt(row.value, context), context) };
+      },
+    );
   }
 
   async function writeBatch(table: string, column: string, progress: ColumnProgress, updates: Array<{ row: SweepRow; next: Buffer; source?: { column: string; value: Buffer } }>): Promise<number> {
@@ -130,35 +162,20 @@ export function createKeyRotation(deps: { db: Db; repo: KeysRepo; cipher: FieldC
     const rotation = entry.rotation;
     const progress = state.column('BLIND_INDEX_KEY', entry.table, entry.column, rotation.how === 'reindex' ? null : rotation.note);
     if (rotation.how !== 'reindex') return;
-    for (let pass = 0; pass < MAX_PASSES; pass += 1) {
-      let after: string | null = null;
-      let conflicts = 0;
-      for (;;) {
-        if (options.signal?.aborted) return state.interrupt();
-        const rows = await repo.indexBatch(db, entry.table, entry.column, rotation.from, after, state.batchSize);
-        if (rows.length === 0) break;
-        after = rows[rows.length - 1]!.id;
-        const updates: Array<{ row: SweepRow; next: Buffer; source: { column: string; value: Buffer } }> = [];
-        for (const row of rows) {
-          if (!row.source) continue;
-          try {
-            const plaintext = deps.cipher.decrypt(row.source, { table: entry.table, column: rotation.fromAad, rowId: row.id }).toString('utf8');
-            const next = deps.blindIndex.compute(normaliseEmail(plaintext), rotation.purpose);
-            if (next.equals(row.value)) continue;
-            progress.examined += 1;
-            updates.push({ row, next, source: { column: rotation.from, value: row.source } });
-          } catch (error) {
-            progress.examined += 1;
-            state.fail(progress, row.id, reasonOf(error));
-          }
-        }
-        await options.beforeWrite?.(entry.table, entry.column, rows);
-        conflicts += await writeBatch(entry.table, entry.column, progress, updates);
-        options.onProgress?.(progress);
-        if (rows.length < state.batchSize) break;
-      }
-      if (conflicts === 0) break;
-    }
+    await sweepColumn(
+      entry.table,
+      entry.column,
+      progress,
+      state,
+      options,
+      (after) => repo.indexBatch(db, entry.table, entry.column, rotation.from, after, state.batchSize),
+      (row) => {
+        if (!row.source) return null;
+        const plaintext = deps.cipher.decrypt(row.source, { table: entry.table, column: rotation.fromAad, rowId: row.id }).toString('utf8');
+        const next = deps.blindIndex.compute(normaliseEmail(plaintext), rotation.purpose);
+        return next.equals(row.value) ? null : { row, next, source: { column: rotation.from, value: row.source } };
+      },
+    );
   }
 
   return {
