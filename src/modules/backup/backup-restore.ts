@@ -1,4 +1,4 @@
-import { Migrator, sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { migrations } from '../../db/migrations/index.js';
 import type { Keyring } from '../../platform/crypto/keyring.js';
 import { ArchiveError, decryptArchive } from './backup-archive.js';
@@ -42,19 +42,6 @@ function checkMigrations(listed: readonly string[]): void {
   if (listed.length === 0 || listed.some((name, i) => known[i] !== name)) throw new ArchiveError('the archive lists migrations that are not a prefix of this build\'s migrations');
 }
 
-/** Applies this build's migrations up to and including `last` (the schema the archive's rows fit). */
-export async function migrateTo(db: Kysely<unknown>, last: string): Promise<void> {
-  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
-  const migrator = new Migrator({
-    db,
-    migrationTableSchema: rows[0]?.schema ?? 'public',
-    provider: { getMigrations: () => Promise.resolve(migrations) },
-    migrationTableName: 'schema_migrations',
-    migrationLockTableName: 'schema_migrations_lock',
-  });
-  const { error } = await migrator.migrateTo(last);
-  if (error) throw error instanceof Error ? error : new Error('a migration failed');
-}
 
 /**
  * Pass 2, in ONE transaction: decrypts again (still authenticating every frame: a file changed between
