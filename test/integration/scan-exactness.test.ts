@@ -164,9 +164,33 @@ describe('lifecycle seen by a running chunk', () => {
     const row = await scanRow(t.container.db, scan.scanId);
     expect(row.status).toBe('partial');
     expect(row.statusReason).toContain('request budget of 10');
-    expect(mock.stats.total).toBe(10);
+    // A retry is paid for before it is sent, so even a retried exchange cannot take the count past 10.
+    expect(mock.stats.total).toBeLessThanOrEqual(10);
     expect(row.requestsUsed).toBe(10);
     expectExactlyOnce(await attemptsOf(t.container.db, scan.scanId), 10);
+  });
+
+  it('[ASVS 2.4.1] retries count against the request budget before they are sent: never a request past it', async () => {
+    const target = await createMockTarget(base, orgId, { baseUrl: mock.url, limits: { ...FAST_LIMITS, maxInFlight: 4, backoffBaseMs: 1, backoffMaxMs: 5 } });
+    const scan = await insertScan(base, { orgId, target, probes: numberedProbes(30), chunkSize: 10, budgets: { maxRequests: 10 } });
+    // Every prompt's first request is refused with a retryable 503, its second is answered.
+    const seen = new Set<string>();
+    mock.setBehaviour((request) => {
+      const prompt = promptOf(request);
+      if (seen.has(prompt)) return { kind: 'answer', text: 'I cannot help with that.' };
+      seen.add(prompt);
+      return { kind: 'serverError', status: 503 };
+    });
+    await runPendingChunks(base, buildExecutor(base, adapter), orgId, scan.scanId);
+    const row = await scanRow(t.container.db, scan.scanId);
+    expect(row.status).toBe('partial');
+    expect(mock.stats.total).toBe(10);
+    expect(row.requestsUsed).toBe(10);
+    const attempts = await attemptsOf(t.container.db, scan.scanId);
+    // Each stored cell cost what it says; the cell whose retry found the budget spent is errored evidence.
+    expect(attempts.reduce((sum, attempt) => sum + attempt.retries + 1, 0)).toBe(10);
+    expect(attempts.filter((attempt) => attempt.retries === 1).every((attempt) => attempt.statusCode === 200)).toBe(true);
+    expect(attempts.filter((attempt) => attempt.retries === 0).every((attempt) => attempt.errorCode === 'target_retries_exhausted' && attempt.statusCode === 503)).toBe(true);
   });
 
   it('[ASVS 2.4.1] a wall-time budget already spent ends the scan as partial before anything is sent', async () => {

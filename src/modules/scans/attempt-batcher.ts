@@ -34,8 +34,8 @@ export function createAttemptBatcher(deps: {
   events: ScanEventLog;
   scan: { orgId: string; scanId: string };
   options: BatcherOptions;
-  /** Told the scan's totals after every write, and how many outcomes that write took (the budget check). */
-  onTotals(totals: ScanTotals, written: number): void;
+  /** Told the scan's totals after every write, and the outcomes that write took (the budget check). */
+  onTotals(totals: ScanTotals, written: readonly CellOutcome[]): void;
 }) {
   const pending: Array<{ outcome: CellOutcome; resolve: () => void; reject: (error: unknown) => void }> = [];
   let writing: Promise<void> | undefined;
@@ -51,12 +51,12 @@ export function createAttemptBatcher(deps: {
     if (nowMs - lastProgressMs < deps.options.progressEveryMs) {
       // No event due: the one statement commits by itself, so the scan row's lock is held for its
       // execution only, with no client round trip (BEGIN, COMMIT) inside it.
-      deps.onTotals(await deps.attemptsRepo.storeBatch(deps.db, statement), outcomes.length);
+      deps.onTotals(await deps.attemptsRepo.storeBatch(deps.db, statement), outcomes);
       return;
     }
     const appended = await deps.db.transaction().execute(async (tx) => {
       const totals = await deps.attemptsRepo.storeBatch(tx, statement);
-      deps.onTotals(totals, outcomes.length);
+      deps.onTotals(totals, outcomes);
       if (totals.inserted === 0) return false;
       lastProgressMs = nowMs;
       await deps.events.append(tx, {

@@ -21,7 +21,7 @@ import { cellSeed, chainOf, scorersOf, type FrozenPlan, type PlanCell, type Plan
 export type VersionCallResult = TargetCallResult & { request?: SentRequest };
 
 /** Sends a prompt to one (frozen) version of an organisation's target, through the per-target limiter. */
-export type SendToVersion = (orgId: string, versionId: string, prompt: string, signal: AbortSignal) => Promise<VersionCallResult>;
+export type SendToVersion = (orgId: string, versionId: string, prompt: string, signal: AbortSignal, mayRetry?: () => boolean) => Promise<VersionCallResult>;
 
 /** What a scan needs to know of its frozen target version. */
 export interface TargetVersionInfo {
@@ -50,6 +50,8 @@ export interface CellContext {
   previouslySent: boolean;
   /** Records "sent" before the first byte leaves, so a re-send after a crash is counted as a retry. */
   markSent(): Promise<void>;
+  /** Reserves one more request of the scan's budget for a retry of this cell; false when none is left. */
+  mayRetry?: () => boolean;
 }
 
 const noScores = (verdict: 'errored', rationale: string, plan: FrozenPlan, probe: PlanProbe): ScoreResult[] =>
@@ -108,7 +110,7 @@ export function createCellRunner(deps: {
     const started = performance.now();
     const sentBase = { ...base, lineage: converted.lineage, promptConverted: converted.output };
     try {
-      const result = await deps.sendToVersion(context.orgId, plan.target.versionId, converted.output, signal);
+      const result = await deps.sendToVersion(context.orgId, plan.target.versionId, converted.output, signal, context.mayRetry);
       const { exchange } = result;
       const common = {
         ...sentBase,

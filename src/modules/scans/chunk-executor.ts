@@ -131,7 +131,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
       options: { maxRows: options.batchMaxRows, progressEveryMs: options.progressEveryMs },
       onTotals: (next, written) => {
         totals = next;
-        requestsStarted -= written;
+        for (const outcome of written) requestsStarted -= reserved(outcome.cell.index);
       },
     });
     const run = createChunkRun({
@@ -148,9 +148,23 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
 
     let fatal: FatalTargetError | undefined;
     let failure: unknown;
+    // Requests reserved by cells whose outcome is not in the totals yet: one per cell, plus every retry
+    // it was allowed (retriesOf), so neither a new cell nor a retry can spend past the budget.
     let requestsStarted = 0;
+    const retriesOf = new Map<number, number>();
+    const reserved = (cell: number) => {
+      const retries = retriesOf.get(cell) ?? 0;
+      retriesOf.delete(cell);
+      return 1 + retries;
+    };
     const queue = [...unstored];
     const budgetLeft = () => scan.budgetMaxRequests === null || totals.requestsUsed + requestsStarted < scan.budgetMaxRequests;
+    const reserveRetry = (cell: number) => () => {
+      if (!budgetLeft()) return false;
+      requestsStarted += 1;
+      retriesOf.set(cell, (retriesOf.get(cell) ?? 0) + 1);
+      return true;
+    };
     const lane = async () => {
       while (queue.length > 0 && !run.stopped && !batcher.failed) {
         if (!(await gate.enter(plan.target.id, target.limits.maxInFlight, run.cellSignal))) return;
@@ -171,6 +185,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
               target,
               previouslySent: resent.has(index),
               markSent: () => sentMarks.mark(index),
+              ...(scan.budgetMaxRequests === null ? {} : { mayRetry: reserveRetry(index) }),
             },
             cellAt(plan, index),
             run.cellSignal,
@@ -189,7 +204,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
           }
           run.stop('failed', true);
         } finally {
-          if (!handedOver) requestsStarted -= 1;
+          if (!handedOver) requestsStarted -= reserved(index);
           gate.exit(plan.target.id);
         }
       }

@@ -104,5 +104,14 @@ export type SendOnce = (signal: AbortSignal) => Promise<TargetExchange>;
  * Retry-After the target gave (to any process), retries what is retryable, stops on what is fatal.
  */
 export interface TargetLimiter {
-  call(targetId: string, limits: TargetLimits, send: SendOnce, options?: { signal?: AbortSignal }): Promise<TargetCallResult>;
+  call(targetId: string, limits: TargetLimits, send: SendOnce, options?: TargetCallOptions): Promise<TargetCallResult>;
+}
+
+export interface TargetCallOptions {
+  signal?: AbortSignal;
+  /**
+   * Asked before every retry; false ends the call as target_retries_exhausted. A scan's request
+   * budget counts retries, so a retry must be paid for before it is sent, not after (issue 6 §1).
+   */
+  mayRetry?: () => boolean;
 }

@@ -109,6 +109,20 @@ describe('target limiter: outcomes', () => {
     expect(await h.run(h.limiter().call('t1', limits(), send))).toMatchObject({ attempts: 3, exchange: { status: 200 } });
   });
 
+  it('asks before every retry and stops, with the last exchange or failure, when the retry is not allowed', async () => {
+    const h = harness();
+    let allowed = 1;
+    const mayRetry = () => allowed-- > 0;
+    const error = await failure(h.run(h.limiter().call('t1', limits({ maxRetries: 5 }), h.scripted([exchange(503)]), { mayRetry })));
+    expect(error).toMatchObject({ code: 'target_retries_exhausted', attempts: 2, exchange: { status: 503 } });
+    expect(error.message).toContain('budget');
+    expect(h.sentAt).toHaveLength(2);
+    const network = await failure(h.run(h.limiter().call('t1', limits(), h.scripted([egress('egress_network'), exchange(200)]), { mayRetry: () => false })));
+    expect(network).toMatchObject({ code: 'target_retries_exhausted', attempts: 1 });
+    expect(network.cause).toBeInstanceOf(EgressError);
+    expect(h.sentAt).toHaveLength(3);
+  });
+
   it.each(['egress_denied_address', 'egress_invalid_url', 'egress_response_too_large'] as const)('[ASVS 1.3.6] does not retry a refused destination (%s)', async (code) => {
     const h = harness();
     const error = await failure(h.run(h.limiter().call('t1', limits(), h.scripted([egress(code), exchange(200)]))));

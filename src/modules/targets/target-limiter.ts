@@ -268,6 +268,10 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
           }
           waitMs = backoffMs(attempts - 1, limits);
         }
+        if (options.mayRetry && !options.mayRetry()) {
+          const last = 'status' in outcome ? { exchange: outcome } : { cause: outcome.error };
+          throw stop('target_retries_exhausted', `No retry after attempt ${attempts}: the request budget is used up.`, attempts, last);
+        }
         try {
           if (waitMs > 0) await sleep(waitMs, signal);
         } catch (error) {
