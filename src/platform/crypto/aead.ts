@@ -1,8 +1,9 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { IntegrityError } from './crypto.errors.js';
 import type { Keyring } from './keyring.js';
 import { createSubkeys } from './subkeys.js';
 import { utf8Bytes } from './utf8.js';
+import { pooledRandomBytes } from './random-pool.js';
 
 /** Where a sealed value lives. Bound into the ciphertext so a value moved elsewhere no longer opens. */
 export interface CipherContext {
@@ -77,7 +78,7 @@ export function createFieldCipher(keyring: Keyring): FieldCipher {
       header[0] = ENVELOPE_FORMAT;
       header.writeUInt32BE(version, 1);
       // Random 96-bit nonces are safe for about 2^32 encryptions per key; rotation keeps us far below.
-      const nonce = randomBytes(NONCE_BYTES);
+      const nonce = pooledRandomBytes(NONCE_BYTES);
       const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: TAG_BYTES });
       cipher.setAAD(additionalData(header, context));
       const body = Buffer.concat([cipher.update(bytes), cipher.final()]);
