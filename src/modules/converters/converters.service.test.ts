@@ -54,6 +54,18 @@ describe('applying a chain', () => {
     expect(service.apply(replay, 'reproducible findings matter', { seed: 1 }).output).toBe(first.output);
   });
 
+  it('applies one chain object many times, as a scan does: one call’s seeds never leak into the next', () => {
+    const chain: ChainStep[] = [{ converter: 'random-capitalisation' }, { converter: 'diacritics', params: { mark: 'random', probability: 0.5 } }];
+    const text = 'one frozen chain, many cells';
+    const outputs = [3, 4, 3, 5, 4].map((seed) => service.apply(chain, text, { seed }));
+    // Fresh copies of the chain (nothing cached for them) give the same output for the same seed.
+    for (const [i, seed] of [3, 4, 3, 5, 4].entries()) expect(service.apply(structuredClone(chain), text, { seed }).output).toBe(outputs[i]!.output);
+    expect(outputs[0]!.output).toBe(outputs[2]!.output);
+    expect(new Set(outputs.map((result) => result.output)).size).toBe(3);
+    expect(outputs[1]!.lineage[0]!.params.seed).not.toBe(outputs[0]!.lineage[0]!.params.seed);
+    expect(chain[0]).toEqual({ converter: 'random-capitalisation' });
+  });
+
   it('without a seed, draws a fresh one per call', () => {
     const fresh = createConverterService();
     const seeds = new Set(Array.from({ length: 5 }, () => fresh.apply([{ converter: 'rot13' }], 'a').seed));

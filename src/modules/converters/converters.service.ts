@@ -76,7 +76,17 @@ function paramErrors(definition: ConverterDefinition, params: unknown, at: strin
   return [...found].map(([pointer, detail]) => ({ in: 'body', pointer, detail }));
 }
 
+/**
+ * Chains already checked, by identity: a scan applies the same frozen chain object to every cell,
+ * and checking its parameters again each time was 2% of the scan worker's CPU. Only a valid chain is
+ * kept, and callers get copies (apply() writes seeds into the parameters it is given).
+ */
+const resolvedChains = new WeakMap<readonly ChainStep[], readonly ResolvedStep[]>();
+const copySteps = (steps: readonly ResolvedStep[]): ResolvedStep[] => steps.map((step) => ({ ...step, params: { ...step.params } }));
+
 function resolve(chain: readonly ChainStep[], base: string): ResolvedStep[] {
+  const known = resolvedChains.get(chain);
+  if (known) return copySteps(known);
   if (chain.length > MAX_CHAIN_STEPS) {
     throw errors.validation([{ in: 'body', pointer: base, detail: `a chain has at most ${MAX_CHAIN_STEPS} steps` }]);
   }
@@ -94,6 +104,7 @@ function resolve(chain: readonly ChainStep[], base: string): ResolvedStep[] {
     return stepProblems.length ? undefined : { index, converter, params: params as Record<string, unknown> };
   });
   if (problems.length > 0) throw errors.validation(problems);
+  resolvedChains.set(chain, copySteps(steps as ResolvedStep[]));
   return steps as ResolvedStep[];
 }
 
