@@ -170,7 +170,7 @@ describe.skipIf(!serverUrls())('across processes (server mode)', () => {
 describe('a real scan, through the API only', () => {
   it('creates a sim:leaky scan, follows it by SSE to its final status, and reads one attempt per cell', async () => {
     const json = { ...auth(), 'content-type': 'application/json' };
-    const target = await t.app.inject({ method: 'POST', url: '/api/v1/targets', headers: json, payload: { name: 'leaky for sse', kind: 'sim:leaky', config: {} } });
+    const target = await t.app.inject({ method: 'POST', url: '/api/v1/targets', headers: json, payload: { name: 'leaky for sse', kind: 'sim:leaky', config: {}, limits: { requestsPerMinute: 6000, maxInFlight: 4 } } });
     expect(target.statusCode, target.body).toBe(201);
     const body = { name: 'sse end to end', targetId: target.json<{ id: string }>().id, probes: { categories: ['system-prompt-leakage'] }, scorers: [{ id: 'leak' }], samples: 2, seed: 7 };
     const created = await t.app.inject({ method: 'POST', url: '/api/v1/scans', headers: json, payload: body });
