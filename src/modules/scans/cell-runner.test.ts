@@ -34,18 +34,24 @@ const cell0 = { index: 0, probeIndex: 0, chainIndex: 0, sampleIndex: 0 };
 const cell1 = { index: 1, probeIndex: 0, chainIndex: 1, sampleIndex: 0 };
 
 describe('cell runner', () => {
-  it('marks the cell sent before sending, scores with the canaries and objective, and combines the verdicts', async () => {
+  it('marks the cell sent while the call is admitted, sends only once the mark is written, scores with the canaries and objective, and combines the verdicts', async () => {
     const order: string[] = [];
     const { cells, score } = runner(
-      () => {
+      async (_org, _version, _prompt, _signal, hooks) => {
+        order.push('admitted');
+        await hooks?.beforeFirstSend?.();
         order.push('send');
-        return Promise.resolve({ exchange: exchange(200, 'no'), attempts: 2 });
+        return { exchange: exchange(200, 'no'), attempts: 2 };
       },
       { a: 'resisted', b: 'succeeded' },
     );
-    const ctx = context({ markSent: () => Promise.resolve(void order.push('mark')) });
-    const outcome = await cells.run(ctx, cell0, new AbortController().signal);
-    expect(order).toEqual(['mark', 'send']);
+    const markSent = async () => {
+      order.push('marking');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      order.push('marked');
+    };
+    const outcome = await cells.run(context({ markSent }), cell0, new AbortController().signal);
+    expect(order).toEqual(['marking', 'admitted', 'marked', 'send']);
     expect(outcome).toMatchObject({ verdict: 'succeeded', statusCode: 200, retries: 1, requests: 2, errorCode: null });
     expect(score.mock.calls[0]![2]).toEqual({ prompt: 'hello there', response: 'no', context: { canaries: ['CANARY-1'], objective: 'make it say pwned' } });
   });

@@ -4,7 +4,7 @@ import { isAppError } from '../../platform/errors.js';
 import type { ConverterService, LineageEntry } from '../converters/converters.service.js';
 import type { ScorerService } from '../scorers/scorers.service.js';
 import type { ScoreResult } from '../scorers/scorer.types.js';
-import { isTargetCallError, type TargetCallResult, type TargetLimits } from '../targets/target-call.js';
+import { isTargetCallError, type CallHooks, type TargetCallResult, type TargetLimits } from '../targets/target-call.js';
 import { targetCodeOf } from '../targets/target-sender.js';
 import { combineVerdicts, type CellOutcome, type SentRequest } from './attempt-evidence.js';
 import { cellSeed, chainOf, scorersOf, type FrozenPlan, type PlanCell, type PlanProbe } from './scan-contract.js';
@@ -21,7 +21,7 @@ import { cellSeed, chainOf, scorersOf, type FrozenPlan, type PlanCell, type Plan
 export type VersionCallResult = TargetCallResult & { request?: SentRequest };
 
 /** Sends a prompt to one (frozen) version of an organisation's target, through the per-target limiter. */
-export type SendToVersion = (orgId: string, versionId: string, prompt: string, signal: AbortSignal, mayRetry?: () => boolean) => Promise<VersionCallResult>;
+export type SendToVersion = (orgId: string, versionId: string, prompt: string, signal: AbortSignal, hooks?: CallHooks) => Promise<VersionCallResult>;
 
 /** What a scan needs to know of its frozen target version. */
 export interface TargetVersionInfo {
@@ -106,11 +106,14 @@ export function createCellRunner(deps: {
     }
     if (signal.aborted) return null;
 
-    await context.markSent();
+    // Written while the limiter admits the call; the first byte waits for it (beforeFirstSend).
+    const marking = context.markSent();
+    marking.catch(() => undefined);
     const started = performance.now();
     const sentBase = { ...base, lineage: converted.lineage, promptConverted: converted.output };
     try {
-      const result = await deps.sendToVersion(context.orgId, plan.target.versionId, converted.output, signal, context.mayRetry);
+      const hooks: CallHooks = { beforeFirstSend: () => marking, ...(context.mayRetry ? { mayRetry: context.mayRetry } : {}) };
+      const result = await deps.sendToVersion(context.orgId, plan.target.versionId, converted.output, signal, hooks);
       const { exchange } = result;
       const common = {
         ...sentBase,

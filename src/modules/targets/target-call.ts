@@ -114,4 +114,12 @@ export interface TargetCallOptions {
    * budget counts retries, so a retry must be paid for before it is sent, not after (issue 6 §1).
    */
   mayRetry?: () => boolean;
+  /**
+   * Awaited once the first exchange is admitted, before its first byte leaves (not before retries):
+   * a scan's "sent" mark is written while admission runs instead of before it.
+   */
+  beforeFirstSend?: () => Promise<void>;
 }
+
+/** What a caller may add to a call besides the signal (scans: the budget and the sent mark). */
+export type CallHooks = Omit<TargetCallOptions, 'signal'>;

@@ -123,6 +123,23 @@ describe('target limiter: outcomes', () => {
     expect(h.sentAt).toHaveLength(3);
   });
 
+  it('awaits beforeFirstSend once, after admission and before the first byte; its failure sends nothing and frees the slot', async () => {
+    const h = harness();
+    const events: string[] = [];
+    const send = h.scripted([exchange(503), exchange(200)]);
+    const beforeFirstSend = async () => {
+      events.push(`hook at ${h.sentAt.length} sent`);
+      await h.sleep(5);
+    };
+    expect(await h.run(h.limiter().call('t1', limits(), send, { beforeFirstSend }))).toMatchObject({ attempts: 2 });
+    expect(events).toEqual(['hook at 0 sent']);
+    const refused = h.run(h.limiter().call('t1', limits({ maxInFlight: 1 }), send, { beforeFirstSend: () => Promise.reject(new Error('mark failed')) }));
+    await expect(refused).rejects.toThrow('mark failed');
+    expect(h.sentAt).toHaveLength(2);
+    // The slot went back: the next call is admitted at once.
+    expect(await h.run(h.limiter().call('t1', limits({ maxInFlight: 1 }), h.scripted([exchange(200)])))).toMatchObject({ attempts: 1 });
+  });
+
   it.each(['egress_denied_address', 'egress_invalid_url', 'egress_response_too_large'] as const)('[ASVS 1.3.6] does not retry a refused destination (%s)', async (code) => {
     const h = harness();
     const error = await failure(h.run(h.limiter().call('t1', limits(), h.scripted([egress(code), exchange(200)]))));

@@ -221,6 +221,7 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
           const renewal = new AbortController();
           const renewing = keepRenewing(keys.lease, token, renewal.signal);
           try {
+            if (attempts === 0) await options.beforeFirstSend?.();
             attempts += 1;
             outcome = await attempt(send, limits.timeoutMs, signal);
             if ('status' in outcome && limits.retryStatuses.includes(outcome.status)) {
@@ -231,7 +232,9 @@ export function createTargetLimiter(deps: TargetLimiterDeps): TargetLimiter {
           } finally {
             renewal.abort(CLEARED);
             await renewing;
-            await store.releaseLease(keys.lease, token).catch((error: unknown) => logger?.warn({ leaseKey: keys.lease, err: errorOf(error) }, 'target lease release failed; it lapses by TTL'));
+            // Not awaited: the answer is not held for a store round trip. This process's next admission
+            // goes out on the same store connection after it, so it still sees the slot free.
+            void store.releaseLease(keys.lease, token).catch((error: unknown) => logger?.warn({ leaseKey: keys.lease, err: errorOf(error) }, 'target lease release failed; it lapses by TTL'));
           }
         } catch (error) {
           throw signal?.aborted ? aborted(attempts, error) : error;

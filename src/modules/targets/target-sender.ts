@@ -3,7 +3,7 @@ import type { EgressClient, EgressErrorCode } from '../../platform/egress/index.
 import { isEgressError } from '../../platform/egress/index.js';
 import { AppError } from '../../platform/errors.js';
 import { newId } from '../../platform/ids.js';
-import { isTargetCallError, TargetCallError, type SentRequest, type TargetCallOptions, type TargetCallResult, type TargetLimiter } from './target-call.js';
+import { isTargetCallError, TargetCallError, type SentRequest, type CallHooks, type TargetCallResult, type TargetLimiter } from './target-call.js';
 import { createSendOnce, describeRequest, type SendableTarget } from './target-adapters.js';
 import { isSimulated } from './targets.schemas.js';
 import type { JudgeTransport } from '../scorers/judge.js';
@@ -95,12 +95,12 @@ export function createTargetSender(deps: {
     return target;
   }
 
-  async function call(target: SendableTarget, prompt: string, signal: AbortSignal, mayRetry?: TargetCallOptions['mayRetry']): Promise<TargetCallResult & { request?: SentRequest }> {
+  async function call(target: SendableTarget, prompt: string, signal: AbortSignal, hooks: CallHooks = {}): Promise<TargetCallResult & { request?: SentRequest }> {
     const input = { prompt, sessionId: newId() };
     const send = createSendOnce(deps.egress, target, input);
     const request = describeRequest(target, input);
     try {
-      return { ...(await deps.limiter.call(target.id, target.limits, send, { signal, ...(mayRetry ? { mayRetry } : {}) })), ...(request ? { request } : {}) };
+      return { ...(await deps.limiter.call(target.id, target.limits, send, { ...hooks, signal })), ...(request ? { request } : {}) };
     } catch (error) {
       // An egress refusal a limiter did not classify still reaches the caller as target_egress_refused.
       const failure = isEgressError(error) && REFUSED.has(error.code) ? new TargetCallError('target_egress_refused', error.message, { attempts: 1, cause: error }) : error;
@@ -117,8 +117,8 @@ export function createTargetSender(deps: {
     },
 
     /** Sends one prompt to an exact version (a scan's frozen one); the limiter is the target's, shared by all its versions. */
-    sendToVersion: async (orgId: string, versionId: string, prompt: string, signal: AbortSignal, mayRetry?: TargetCallOptions['mayRetry']): Promise<TargetCallResult & { request?: SentRequest }> =>
-      call(await versionOf(orgId, versionId), prompt, signal, mayRetry),
+    sendToVersion: async (orgId: string, versionId: string, prompt: string, signal: AbortSignal, hooks?: CallHooks): Promise<TargetCallResult & { request?: SentRequest }> =>
+      call(await versionOf(orgId, versionId), prompt, signal, hooks),
 
     versionInfo: async (orgId: string, versionId: string): Promise<VersionInfo> => {
       const target = await versionOf(orgId, versionId);
