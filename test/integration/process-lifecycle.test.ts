@@ -40,7 +40,10 @@ const get = async (port: number, url: string) => {
 
 let port: number;
 let service: ReturnType<typeof run>;
-let startMs: number;
+
+// Compiled on the fly beside a busy suite: a bound for a hang, not a speed figure (that is the
+// benchmark's, on the built service; DESIGN §9 keeps timings out of tests).
+const READY_LIMIT_MS = 90_000;
 
 beforeAll(async () => {
   await seedDataDirFromSnapshot(dataDir);
@@ -48,11 +51,10 @@ beforeAll(async () => {
   const started = performance.now();
   service = run('src/main.ts', { PORT: String(port) });
   while ((await get(port, '/health/ready')) !== 200) {
-    if (performance.now() - started > 30_000) throw new Error(`service did not become ready:\n${service.output()}`);
+    if (performance.now() - started > READY_LIMIT_MS) throw new Error(`service did not become ready in ${READY_LIMIT_MS} ms:\n${service.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  startMs = performance.now() - started;
-}, 60_000);
+}, READY_LIMIT_MS + 30_000);
 
 afterAll(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
@@ -60,8 +62,7 @@ afterAll(() => {
 });
 
 describe('service process', () => {
-  it('becomes ready on the embedded default (compiled-on-the-fly here; see bench for the built figure)', () => {
-    expect(startMs).toBeLessThan(20_000);
+  it('becomes ready on the embedded default, holding the lock and the initial password file (start time: bench/README.md)', () => {
     expect(existsSync(path.join(dataDir, 'service.lock'))).toBe(true);
     expect(existsSync(path.join(dataDir, 'initial-admin-password'))).toBe(true);
     expect(service.output()).not.toContain(readFileSync(path.join(dataDir, 'initial-admin-password'), 'utf8').trim());
@@ -88,12 +89,14 @@ describe('service process', () => {
         },
       );
       pending.on('error', reject);
-      // Half the body now, the rest after the signal: the request is in flight during shutdown.
+      // Half the body now, the rest after the signal: the request is in flight during shutdown. The
+      // second's wait lets a loaded machine parse the headers first (a request that arrives after the
+      // signal is refused with 503, as it should be).
       pending.write(body.slice(0, 10));
       setTimeout(() => {
         service.child.kill('SIGTERM');
         setTimeout(() => pending.end(body.slice(10)), 300);
-      }, 100);
+      }, 1_000);
     });
     expect(await response).toBe(401); // answered (no credentials), not cut off
     expect(await service.exited).toBe(0);
@@ -118,7 +121,7 @@ describe('service process', () => {
     stalled.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(performance.now() - signalled).toBeLessThan(5000);
-  });
+  }, READY_LIMIT_MS + 30_000);
 
   it('`migrate` on a free data directory applies nothing new and says so (its last log lines are written out)', async () => {
     const migrate = run('src/ops/migrate.ts', {});

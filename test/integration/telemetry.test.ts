@@ -78,6 +78,9 @@ const waitFor = async <T>(find: () => T | undefined, timeoutMs: number, what: st
   }
 };
 
+// Compiled on the fly and started beside a busy suite: a generous bound for a hang, not a speed figure.
+const READY_LIMIT_MS = 90_000;
+
 beforeAll(async () => {
   collector = createServer((request, response) => {
     const chunks: Buffer[] = [];
@@ -111,10 +114,10 @@ beforeAll(async () => {
   exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   const started = performance.now();
   while ((await status('/health/ready')) !== 200) {
-    if (child.exitCode !== null || performance.now() - started > 30_000) throw new Error(`service did not become ready:\n${output}`);
+    if (child.exitCode !== null || performance.now() - started > READY_LIMIT_MS) throw new Error(`service did not become ready:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}, 60_000);
+}, READY_LIMIT_MS + 30_000);
 
 afterAll(async () => {
   if (child?.exitCode === null) child.kill('SIGKILL');
