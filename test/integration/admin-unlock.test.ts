@@ -1,18 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config/config.js';
-import { createContainer, type Container } from '../../src/container.js';
 import { runAdminUnlock } from '../../src/ops/admin-unlock.command.js';
 import { EXIT } from '../../src/ops/operator-command.js';
 import { newId } from '../../src/platform/ids.js';
-import { createLogger } from '../../src/platform/logger.js';
 import { serverUrls } from '../setup/environment.js';
 import { readAudit } from '../setup/audit-trail.js';
-import { BOOTSTRAP_ADMIN, createTestBackend, type TestBackend } from '../setup/test-app.js';
+import { BOOTSTRAP_ADMIN, createRestartableService, createTestBackend, type TestBackend } from '../setup/test-app.js';
 
 /**
  * `npm run admin:unlock -- <email>` (runAdminUnlock, the function behind the thin entry) against a
@@ -28,32 +23,14 @@ const policyDir = mkdtempSync(path.join(tmpdir(), 'vutf-admin-unlock-'));
 
 let backend: TestBackend;
 let env: Record<string, string>;
-let service: { container: Container; app: FastifyInstance } | undefined;
-let seeded = false;
+let services: ReturnType<typeof createRestartableService> | undefined;
 let seq = 0;
 const freshIp = () => `192.0.2.${(++seq % 250) + 1}`;
 
-async function startService() {
-  const container = await createContainer(loadConfig(env), {
-    logger: createLogger('silent'),
-    ...(backend.overrides.redisPrefix ? { redisPrefix: backend.overrides.redisPrefix } : {}),
-    // Only the very first start seeds the embedded data directory; later starts reopen it.
-    ...(!seeded && backend.overrides.loadDataDir ? { loadDataDir: backend.overrides.loadDataDir } : {}),
-  });
-  seeded = true;
-  const app = await buildApp(container);
-  await app.ready();
-  service = { container, app };
-  return service;
-}
+const startService = () => services!.start();
+const stopService = async () => services?.stop();
 
-async function stopService() {
-  await service?.app.close();
-  await service?.container.close();
-  service = undefined;
-}
-
-const running = () => service!;
+const running = () => services!.current();
 
 /** Runs the command as an operator would: beside the service on servers, with it stopped on the embedded database. */
 async function command(argv: string[]) {
@@ -71,8 +48,7 @@ async function command(argv: string[]) {
 const login = (email: string, password: string) =>
   running().app.inject({ method: 'POST', url: '/api/v1/auth/login', remoteAddress: freshIp(), headers: json, payload: { email, password } });
 
-// readAudit reads only the container; this file's service is a container and an app, not a TestApp.
-const unlockEventsOf = (filter: { action: 'auth.account.unlocked'; resourceId: string }) => readAudit({ container: running().container }, filter);
+const unlockEventsOf = (filter: { action: 'auth.account.unlocked'; resourceId: string }) => readAudit(running(), filter);
 
 const userByEmail = async (email: string) => (await running().container.repos.users.findByEmail(running().container.db, email))!;
 
@@ -81,6 +57,7 @@ beforeAll(async () => {
   writeFileSync(policyFile, `lockout:\n  maxFailures: ${MAX_FAILURES}\nrateLimits:\n  authentication:\n    limit: 1000\n    windowSeconds: 60\n`);
   backend = await createTestBackend();
   env = { ...backend.env, POLICY_FILE: policyFile };
+  services = createRestartableService(backend, () => env);
   await startService();
 }, 120_000);
 

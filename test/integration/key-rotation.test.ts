@@ -1,21 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config/config.js';
-import { createContainer, type Container } from '../../src/container.js';
 import { ENVELOPE_COLUMNS } from '../../src/modules/keys/key-registry.js';
 import { keysRepo } from '../../src/modules/keys/keys.repo.js';
 import { runKeysRotate } from '../../src/ops/keys-rotate.command.js';
 import { normaliseEmail } from '../../src/platform/crypto/index.js';
 import { newId } from '../../src/platform/ids.js';
-import { createLogger } from '../../src/platform/logger.js';
 import { readAudit } from '../setup/audit-trail.js';
 import { serverUrls } from '../setup/environment.js';
 import { insertPlanScan, insertTarget, insertVerdicts, planProbe } from '../setup/finding-rows.js';
 import { bearer, createUserWithPassword, json, login } from '../setup/identity-factory.js';
-import { BOOTSTRAP_ADMIN, createTestBackend, type TestApp, type TestBackend } from '../setup/test-app.js';
+import { BOOTSTRAP_ADMIN, createRestartableService, createTestBackend, type TestApp, type TestBackend } from '../setup/test-app.js';
 
 /**
  * Key rotation end to end (issue 9 §1): rows written under version 1 of ENCRYPTION_KEYRING and
@@ -35,32 +30,13 @@ const COMMENT = 'rotation comment: the model leaked the system prompt';
 
 let backend: TestBackend;
 let env: Record<string, string>;
-let service: { container: Container; app: FastifyInstance } | undefined;
-let seeded = false;
-
-async function startService(): Promise<TestApp> {
-  const container = await createContainer(loadConfig(env), {
-    logger: createLogger('silent'),
-    ...(backend.overrides.redisPrefix ? { redisPrefix: backend.overrides.redisPrefix } : {}),
-    ...(!seeded && backend.overrides.loadDataDir ? { loadDataDir: backend.overrides.loadDataDir } : {}),
-  });
-  seeded = true;
-  const app = await buildApp(container);
-  await app.ready();
-  service = { container, app };
-  return { app, container, config: container.config, backend, close: stopService };
-}
-
-async function stopService() {
-  await service?.app.close();
-  await service?.container.close();
-  service = undefined;
-}
-
-const t = (): TestApp => ({ app: service!.app, container: service!.container, config: service!.container.config, backend, close: stopService });
+let services: ReturnType<typeof createRestartableService> | undefined;
+const startService = () => services!.start();
+const stopService = async () => services?.stop();
+const t = (): TestApp => services!.current();
 
 /** Envelope key versions of one column, straight from SQL. */
-const usageOf = (table: string, column: string) => keysRepo.envelopeUsage(service!.container.db, table, column);
+const usageOf = (table: string, column: string) => keysRepo.envelopeUsage(t().container.db, table, column);
 
 let rootToken: string;
 let aliceId: string;
@@ -133,6 +109,7 @@ async function addVersion2(): Promise<void> {
 beforeAll(async () => {
   backend = await createTestBackend();
   env = { ...backend.env };
+  services = createRestartableService(backend, () => env);
   await startService();
   await seed();
 }, 180_000);

@@ -121,6 +121,42 @@ export async function createTestApp(
   };
 }
 
+/**
+ * A service a test stops and starts again on ONE backend: a restart after a configuration change, or
+ * an operator command that needs the embedded data directory to itself. Only the first start seeds the
+ * embedded data directory; later starts reopen it. The environment is read at every start.
+ */
+export function createRestartableService(backend: TestBackend, env: () => Record<string, string>) {
+  let running: TestApp | undefined;
+  let seeded = false;
+  const stop = async () => {
+    const stopping = running;
+    running = undefined;
+    await stopping?.app.close();
+    await stopping?.container.close();
+  };
+  return {
+    async start(): Promise<TestApp> {
+      const container = await createContainer(loadConfig(env()), {
+        logger: createLogger('silent'),
+        ...(backend.overrides.redisPrefix ? { redisPrefix: backend.overrides.redisPrefix } : {}),
+        ...(!seeded && backend.overrides.loadDataDir ? { loadDataDir: backend.overrides.loadDataDir } : {}),
+      });
+      seeded = true;
+      const app = await buildApp(container);
+      await app.ready();
+      running = { app, container, config: container.config, backend, close: stop };
+      return running;
+    },
+    stop,
+    /** The running service (a test bug when it is stopped). */
+    current(): TestApp {
+      if (!running) throw new Error('the service is not running');
+      return running;
+    },
+  };
+}
+
 /** A real user row (principals of API tests must exist: memberships reference users). */
 export async function createTestUser(t: TestApp, email: string, platformRole: 'super-admin' | 'auditor' | null = null): Promise<string> {
   const { newId } = await import('../../src/platform/ids.js');
