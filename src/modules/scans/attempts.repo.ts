@@ -51,6 +51,13 @@ const INSERT_COLUMNS = [
   ['verdict', 'verdict'],
 ] as const satisfies ReadonlyArray<readonly [keyof Omit<AttemptsTable, 'createdAt'>, string]>;
 
+/** INSERT of n rows, parameters $1… row by row in INSERT_COLUMNS order; a cell already stored is skipped. */
+function insertText(rows: number): string {
+  const width = INSERT_COLUMNS.length;
+  const tuples = Array.from({ length: rows }, (_, row) => `(${INSERT_COLUMNS.map((_, column) => `$${row * width + column + 1}`).join(', ')})`);
+  return `insert into attempts (${INSERT_COLUMNS.map(([, column]) => column).join(', ')}) values ${tuples.join(', ')} on conflict (scan_id, cell_index) do nothing`;
+}
+
 /**
  * The batch statement's text for n rows, built once per n: with 200 rows, Kysely's builder and
  * compiler took 5% of the scan worker's CPU for a statement whose shape never changes.
@@ -60,11 +67,9 @@ function batchText(rows: number): string {
   let text = batchTexts.get(rows);
   if (text) return text;
   const width = INSERT_COLUMNS.length;
-  const tuples = Array.from({ length: rows }, (_, row) => `(${INSERT_COLUMNS.map((_, column) => `$${row * width + column + 1}`).join(', ')})`);
   const count = (verdict: AttemptVerdict) => `(select count(*)::int from inserted where verdict = '${verdict}')`;
   text =
-    `with inserted as (insert into attempts (${INSERT_COLUMNS.map(([, column]) => column).join(', ')}) values ${tuples.join(', ')} ` +
-    'on conflict (scan_id, cell_index) do nothing returning verdict) ' +
+    `with inserted as (${insertText(rows)} returning verdict) ` +
     'update scans set attempts_done = attempts_done + (select count(*)::int from inserted), ' +
     `succeeded = succeeded + ${count('succeeded')}, resisted = resisted + ${count('resisted')}, ` +
     `errored = errored + ${count('errored')}, inconclusive = inconclusive + ${count('inconclusive')}, ` +
@@ -108,11 +113,12 @@ export function createAttemptsRepo(deps: { db: Db; cipher: FieldCipher }) {
         converterLineage: JSON.stringify(record.converterLineage),
       }));
   };
-  const insertRows = (rows: ReturnType<typeof sealRows>) =>
-    deps.db
-      .insertInto('attempts')
-      .values(rows)
-      .onConflict((conflict) => conflict.columns(['scanId', 'cellIndex']).doNothing());
+  // The sealed records as the statement's parameters, row by row in INSERT_COLUMNS order.
+  const parametersOf = (records: readonly AttemptRecord[]): unknown[] => {
+    const parameters: unknown[] = [];
+    for (const row of sealRows(records)) for (const [field] of INSERT_COLUMNS) parameters.push(row[field]);
+    return parameters;
+  };
 
   return {
     /**
@@ -121,8 +127,9 @@ export function createAttemptsRepo(deps: { db: Db; cipher: FieldCipher }) {
      */
     async insertBatch(tx: Tx, records: readonly AttemptRecord[]): Promise<Array<{ cellIndex: number; verdict: AttemptVerdict }>> {
       if (records.length === 0) return [];
-      const { rows } = await tx.executeQuery(insertRows(sealRows(records)).returning(['cellIndex', 'verdict']).compile());
-      return rows;
+      const parameters = parametersOf(records);
+      const statement = CompiledQuery.raw(`${insertText(records.length)} returning cell_index, verdict`, parameters);
+      return (await tx.executeQuery<{ cellIndex: number; verdict: AttemptVerdict }>(statement)).rows;
     },
 
     /**
@@ -133,12 +140,9 @@ export function createAttemptsRepo(deps: { db: Db; cipher: FieldCipher }) {
      * serialise just for the counters, which also order the scan's event appends after it.
      */
     compileBatch(scanId: string, records: readonly AttemptRecord[], requests: number): CompiledQuery<StoredBatchTotals> {
-      const rows = sealRows(records);
-      const parameters: unknown[] = [];
-      for (const row of rows) for (const [field] of INSERT_COLUMNS) parameters.push(row[field]);
-      parameters.push(requests, scanId);
       // Result rows come back camel-cased by the database's CamelCasePlugin, as for any query.
-      return CompiledQuery.raw(batchText(rows.length), parameters);
+      const parameters = [...parametersOf(records), requests, scanId]; // first: it refuses a bad row count
+      return CompiledQuery.raw(batchText(records.length), parameters);
     },
 
     /** Runs a compiled batch in `tx`, or on its own (one statement: its own transaction, committed at once). */
