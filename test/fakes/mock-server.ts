@@ -92,6 +92,12 @@ export interface MockServer {
   enqueue(...replies: MockReply[]): void;
   /** Clears counters, recorded requests and the queue (the behaviour stays). */
   reset(): void;
+  /**
+   * Resolves once nothing is in flight and nothing arrived for `quietMs` (gives up after `maxWaitMs`).
+   * Calls a previous test aborted may still be on their way; waiting for them before a reset keeps
+   * them out of the next test's counts.
+   */
+  quiet(quietMs?: number, maxWaitMs?: number): Promise<void>;
   /** Stops listening and drops open connections (hanging requests included). */
   close(): Promise<void>;
 }
@@ -188,6 +194,7 @@ export async function startMockServer(rendering: MockRendering, behaviour: MockB
   let queue: MockReply[] = [];
   let requests: MockRequest[] = [];
   let nextId = 1;
+  let lastArrivalMs = 0;
   const stats: MockStats = { total: 0, inFlight: 0, maxInFlight: 0, arrivals: [], responses: [] };
   const keepBounded = <T>(list: T[]) => {
     if (list.length > MAX_RECORDED) list.splice(0, list.length - MAX_RECORDED);
@@ -195,6 +202,7 @@ export async function startMockServer(rendering: MockRendering, behaviour: MockB
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const arrivedAtMs = Date.now();
+    lastArrivalMs = arrivedAtMs;
     stats.total += 1;
     stats.inFlight += 1;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
@@ -269,6 +277,12 @@ export async function startMockServer(rendering: MockRendering, behaviour: MockB
       requests = [];
       nextId = 1;
       Object.assign(stats, { total: 0, maxInFlight: stats.inFlight, arrivals: [], responses: [] });
+    },
+    async quiet(quietMs = 200, maxWaitMs = 5_000) {
+      const giveUpAt = Date.now() + maxWaitMs;
+      while (Date.now() < giveUpAt && (stats.inFlight > 0 || Date.now() - lastArrivalMs < quietMs)) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -37,7 +37,9 @@ afterAll(async () => {
   await t.close();
 });
 
-beforeEach(() => {
+beforeEach(async () => {
+  // A cancelled or failed run aborts its calls; one already written may reach the mock only now.
+  await mock.quiet();
   mock.reset();
   mock.setBehaviour(() => ({ kind: 'answer', text: 'I cannot help with that.' }));
 });
