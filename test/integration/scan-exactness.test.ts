@@ -3,6 +3,7 @@ import { promptOf, startOpenAiMock, type MockServer } from '../fakes/openai-mock
 import { createTestApp, type TestApp } from '../setup/test-app.js';
 import { attemptsOf, buildExecutor, createMockTarget, createVersionAdapter, defaultOrgId, insertScan, numberedProbes, runPendingChunks, scanRow, type HarnessBase } from './fixtures/scan-harness.js';
 import { expectExactlyOnce, requestsPerCell } from './fixtures/scan-checks.js';
+import { markedCells } from '../../src/modules/scans/sent-marks.js';
 import { describeRealWorkers } from './fixtures/scan-real-workers.js';
 import { describeWorkerKill } from './fixtures/scan-worker-kill.js';
 
@@ -70,6 +71,8 @@ describe('exactness with an in-process executor', () => {
     expect(row.attemptsDone).toBe(scan.cells);
     expect(row.requestsUsed).toBeGreaterThanOrEqual(mock.stats.total);
     expect(row.resisted).toBe(scan.cells);
+    // Done chunks drop their cells' sent marks (including the interrupted run's): none is left behind.
+    expect(await markedCells(base.store, scan.scanId, Array.from({ length: scan.cells }, (_, cell) => cell))).toEqual(new Set());
   });
 
   it('[ASVS 2.3.3] a second run of a finished chunk sends nothing and stores nothing', async () => {

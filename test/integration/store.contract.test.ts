@@ -229,6 +229,13 @@ function storeContract(name: string, adapter: StoreAdapter): void {
         await expect(store.setMany(['bulk:d'], '1', 0)).rejects.toThrow(RangeError);
       });
 
+      it('deletes several keys in one call, ignoring missing ones', async () => {
+        await store.setMany(['gone:a', 'gone:b', 'gone:c'], '1', 60);
+        await store.deleteMany(['gone:a', 'gone:b', 'gone:missing']);
+        expect(await store.getMany(['gone:a', 'gone:b', 'gone:c'])).toEqual([null, null, '1']);
+        await expect(store.deleteMany([])).resolves.toBeUndefined();
+      });
+
       it('gets what was set, overwrites, and deletes', async () => {
         expect(await store.get('value:missing')).toBeNull();
         await store.set('value:a', 'one', 60);

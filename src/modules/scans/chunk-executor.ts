@@ -16,7 +16,7 @@ import { createChunkRun } from './chunk-run.js';
 import { createLaneGate } from './lane-gate.js';
 import { cellAt, type FrozenPlan, type RunChunkPayload, type ScanEventLog, type ScanSettledListener } from './scan-contract.js';
 import { createScanRunRepo, type ScanRunState } from './scan-run.repo.js';
-import { createSentMarks, sentMarkKey } from './sent-marks.js';
+import { createSentMarks, forgetMarks, markedCells } from './sent-marks.js';
 
 /**
  * The `scan.run-chunk` job (issue 6 §1-3): claim the chunk's DB lease, skip the cells that already have
@@ -51,7 +51,7 @@ export const DEFAULT_CHUNK_EXECUTOR_OPTIONS: ChunkExecutorOptions = {
 export interface ChunkExecutorDeps {
   db: Db;
   cipher: FieldCipher;
-  store: Pick<Store, 'setMany' | 'getMany'>;
+  store: Pick<Store, 'setMany' | 'getMany' | 'deleteMany'>;
   events: ScanEventLog;
   clock: Clock;
   logger: Pick<Logger, 'warn' | 'info'>;
@@ -66,10 +66,7 @@ export interface ChunkExecutorDeps {
   options?: Partial<ChunkExecutorOptions>;
 }
 
-export { sentMarkKey } from './sent-marks.js';
-
 const RUNNABLE: ReadonlySet<ScanStatus> = new Set(['queued', 'running']);
-const GET_MANY_SLICE = 500;
 
 export function createChunkExecutor(deps: ChunkExecutorDeps) {
   const merged = { ...DEFAULT_CHUNK_EXECUTOR_OPTIONS, ...deps.options };
@@ -101,16 +98,6 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
     return moved;
   }
 
-  async function sentBefore(scanId: string, cells: readonly number[]): Promise<Set<number>> {
-    const marked = new Set<number>();
-    for (let offset = 0; offset < cells.length; offset += GET_MANY_SLICE) {
-      const slice = cells.slice(offset, offset + GET_MANY_SLICE);
-      const values = await deps.store.getMany(slice.map((cell) => sentMarkKey(scanId, cell)));
-      values.forEach((value, position) => value !== null && marked.add(slice[position]!));
-    }
-    return marked;
-  }
-
   async function execute(scan: ScanRunState, chunk: ClaimedChunk, owner: string, signal: AbortSignal): Promise<void> {
     if (scan.status === 'queued') await moveScan(scan, 'running', null);
     const plan = await deps.loadPlan(scan.orgId, scan.id);
@@ -118,7 +105,7 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
     const stored = await attemptsRepo.storedCells(scan.id, chunk.cellStart, chunk.cellEnd);
     const unstored: number[] = [];
     for (let cell = chunk.cellStart; cell < chunk.cellEnd; cell += 1) if (!stored.has(cell)) unstored.push(cell);
-    const resent = await sentBefore(scan.id, unstored);
+    const resent = await markedCells(deps.store, scan.id, unstored);
     const sentMarks = createSentMarks({ store: deps.store, scanId: scan.id, ttlSeconds: options.sentMarkTtlSeconds });
 
     let totals: ScanTotals = { attemptsDone: scan.attemptsDone, cellsTotal: scan.cellsTotal, requestsUsed: scan.requestsUsed };
@@ -230,6 +217,10 @@ export function createChunkExecutor(deps: ChunkExecutorDeps) {
       return;
     }
     await leases.markDone(scan.id, chunk.chunkIndex, deps.clock.now());
+    // Every cell is stored, so its mark has done its job; a failure only leaves them to their TTL.
+    await forgetMarks(deps.store, scan.id, chunk.cellStart, chunk.cellEnd).catch((error: unknown) => {
+      deps.logger.warn({ err: (error as Error).message, scanId: scan.id, chunk: chunk.chunkIndex }, 'could not drop sent marks; they lapse by TTL');
+    });
     deps.onSettled?.({ orgId: scan.orgId, scanId: scan.id, status: 'chunk-done' });
     if (budget && (await leases.pendingCount(scan.id)) > 0) await moveScan(scan, 'partial', budget);
     else await moveScan(scan, 'completed', null);

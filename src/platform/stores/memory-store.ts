@@ -146,6 +146,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         entries.delete(prefixKey(prefix, key));
       }),
 
+    deleteMany: (keys) =>
+      settle(() => {
+        for (const key of keys) entries.delete(prefixKey(prefix, key));
+      }),
+
     increment: (key, ttlSeconds) =>
       settle(() => {
         const ttlMs = ttlSecondsToMs(ttlSeconds);

@@ -164,6 +164,12 @@ export async function createRedisStore(options: RedisStoreOptions): Promise<Stor
       await exec(() => redis.del(key));
     },
 
+    async deleteMany(keys) {
+      if (keys.length === 0) return;
+      // UNLINK frees the values off Redis's main thread; for a caller it is a DEL.
+      await exec(() => redis.unlink(...keys));
+    },
+
     async increment(key, ttlSeconds) {
       const ttlMs = ttlSecondsToMs(ttlSeconds);
       return await exec(() => scripts.storeIncrement(key, ttlMs));

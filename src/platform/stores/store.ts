@@ -43,6 +43,8 @@ export interface Store {
   /** Sets every key of `keys` to `value` with one TTL, in one round trip (not atomically as a group). */
   setMany(keys: readonly string[], value: string, ttlSeconds: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Deletes every key of `keys` in one round trip (missing keys are ignored). */
+  deleteMany(keys: readonly string[]): Promise<void>;
   /** Atomically adds one; the expiry is set when the key is created and never extended by later calls. */
   increment(key: string, ttlSeconds: number): Promise<number>;
   /** Atomic GCRA check-and-consume of one request. */
