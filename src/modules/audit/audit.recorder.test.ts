@@ -92,7 +92,7 @@ describe('audit recorder', () => {
     expect(row.resourceId).toHaveLength(200);
     expect(row.changedFields).toHaveLength(64);
     expect(new Set(row.changedFields).size).toBe(64);
-    expect(Object.keys(row.detail)).toHaveLength(16);
+    expect(Object.keys(row.detail)).toHaveLength(32);
     for (const value of Object.values(row.detail)) expect(String(value).length).toBeLessThanOrEqual(200);
   });
 

@@ -40,7 +40,8 @@ export interface AuditEvent {
 // Bounds: an event is small whatever a caller passes (a hostile User-Agent, a body with 10,000 keys).
 const MAX_CHANGED_FIELDS = 64;
 const MAX_FIELD_NAME = 100;
-const MAX_DETAIL_KEYS = 16;
+// The largest detail a caller writes is a retention run's: outcome, trigger and its 15 data classes.
+const MAX_DETAIL_KEYS = 32;
 const MAX_DETAIL_TEXT = 200;
 const MAX_USER_AGENT = 512;
 const MAX_ID = 200;

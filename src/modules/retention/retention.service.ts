@@ -38,16 +38,8 @@ export function retentionCutoffs(now: Date, retention: Policy['retention']): Ret
   };
 }
 
-/**
- * The audit event's detail: outcome and trigger first, then each class that removed (or anonymised)
- * something; a class not named removed nothing. The recorder keeps 16 detail keys and there are 15
- * classes, so listing the zeros too would cut the last keys off; the run's row keeps every count.
- */
-const auditDetail = (counts: RetentionCounts, outcome: RetentionRunOutcome, trigger: RetentionRunTrigger) => ({
-  outcome,
-  trigger,
-  ...Object.fromEntries(Object.entries(counts).filter(([, count]) => count > 0)),
-});
+/** The audit event's detail: outcome and trigger, then every class's count (zeros too: an assessor sees all of them). */
+const auditDetail = (counts: RetentionCounts, outcome: RetentionRunOutcome, trigger: RetentionRunTrigger) => ({ outcome, trigger, ...counts });
 
 const zeroCounts = (): RetentionCounts => Object.fromEntries(RETENTION_CLASSES.map((name) => [name, 0]));
 
