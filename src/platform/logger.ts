@@ -80,6 +80,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     serializers: { err: serializeError },
   };
   if (destination) return pino(options, destination);
+  return pino(options, stdoutDestination());
+}
+
+let sharedStdout: SonicBoomStream | undefined;
+
+/**
+ * The process's one stdout destination, shared by every logger it creates: each one of its own would
+ * open another descriptor and add another exit listener (a test process builds hundreds of services).
+ */
+function stdoutDestination(): SonicBoomStream {
+  if (sharedStdout) return sharedStdout;
   // A reader that stops reading must not hold the process: give up on a full pipe after 2 s
   // (sonic-boom otherwise retries EAGAIN forever).
   // Retries come every ~100 ms; a longer gap starts a new blocked episode.
@@ -105,7 +116,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
   // A process that ends by running out of work (operator commands) writes out its last lines;
   // once only, so a stalled stdout cannot keep it alive.
   process.once('beforeExit', () => stdout.flush());
-  return pino(options, stdout);
+  sharedStdout = stdout;
+  return stdout;
 }
 
 /**
