@@ -320,6 +320,21 @@ describe('GET /audit/export', () => {
     expect(old.body).toBe('');
   });
 
+  it('with `to` left out, an export and a search include events of the current millisecond', async () => {
+    const org = await emptyOrg();
+    const { clock, recorder } = recorderAt('2026-03-01T10:00:00.000Z');
+    await t.container.db.transaction().execute((tx) => recorder.record(tx, { actor: { type: 'system', id: 'same-ms' }, orgId: org }, { action: 'user.read', resourceId: 'same-ms' }));
+    // The clock has not moved: the request's "now" is the event's own millisecond.
+    const service = createAuditQueryService({ db: t.container.db, clock, auditQueryRepo: createAuditQueryRepo({ cipher: t.container.cipher }) });
+    const principal = { type: 'user' as const, id: platformAuditorId, userId: platformAuditorId, permissions: new Set(['platform:audit:read']) };
+    const exported = await service.export(principal, { orgId: org, format: 'jsonl', limit: 10 });
+    let text = '';
+    for await (const chunk of exported.stream) text += String(chunk);
+    expect(text.split('\n').filter(Boolean).map((line) => (JSON.parse(line) as EventView).resource.id)).toEqual(['same-ms']);
+    const page = await service.list(principal, { orgId: org, limit: 10 });
+    expect(page.items.map((item) => item.resource.id)).toEqual(['same-ms']);
+  });
+
   it(`reads in keyset batches of at most ${EXPORT_BATCH_ROWS} rows, never the whole result at once`, async () => {
     const bigOrg = await emptyOrg();
     const total = 2 * EXPORT_BATCH_ROWS + 37;

@@ -124,7 +124,9 @@ export function createAuditQueryService(deps: {
 
   /** Export and statistics cover at most MAX_RANGE_DAYS; missing ends default to now and 30 days before. */
   function boundedRange(query: AuditFilterQuery): { from: Date; to: Date } {
-    const to = parseTime(query.to) ?? deps.clock.now();
+    // `to` is exclusive; left out, it ends after the current millisecond, so an event recorded just
+    // before the request, in the same millisecond, is still read.
+    const to = parseTime(query.to) ?? new Date(deps.clock.now().getTime() + 1);
     const from = parseTime(query.from) ?? new Date(to.getTime() - DEFAULT_RANGE_DAYS * DAY_MS);
     if (from.getTime() >= to.getTime()) throw rangeError('/from', '`from` must be before `to`.');
     if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY_MS) throw rangeError('/from', `The time range may span at most ${MAX_RANGE_DAYS} days.`);
