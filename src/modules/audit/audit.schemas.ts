@@ -37,7 +37,7 @@ const filterFields = {
   resourceId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
   outcome: Type.Optional(OutcomeSchema()),
   from: Type.Optional(Type.String({ format: 'date-time', description: 'Events at or after this time (inclusive).' })),
-  to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this time (exclusive).' })),
+  to: Type.Optional(Type.String({ format: 'date-time', description: 'Events before this time (exclusive); left out, every event up to the moment of the request.' })),
 };
 
 export const AuditEventsQuery = Type.Object({ ...PaginationQuery, ...filterFields }, { additionalProperties: false });
