@@ -9,6 +9,8 @@ import { DataDirLockedError, acquireDataDirLock, lockHolder } from '../../src/pl
 import { DatabaseBusyError } from '../../src/platform/db/session-mutex.js';
 import { migrateToLatest } from '../../src/platform/db/migrator.js';
 import { isIntegrityError } from '../../src/platform/crypto/index.js';
+import pg from 'pg';
+import { serverUrls, uniqueName } from '../setup/environment.js';
 import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
@@ -172,5 +174,38 @@ describe('encrypted columns at rest', () => {
     await expect(createTestUser(t, 'UNIQUE@example.test')).rejects.toMatchObject({ code: '23505' });
     await sql`update users set deleted_at = now() where id = (select id from users where email_index = ${t.container.blindIndex.compute('unique@example.test', 'users.email')})`.execute(t.container.db);
     await expect(createTestUser(t, 'unique@example.test')).resolves.toBeTypeOf('string');
+  });
+});
+
+describe.runIf(serverUrls())('migrations beside other schemas (server mode)', () => {
+  it('starts while another session creates and drops tables in its own schema', async () => {
+    const urls = serverUrls()!;
+    const mine = uniqueName(inject('testSchemaPrefix'));
+    const theirs = uniqueName(inject('testSchemaPrefix'));
+    const admin = new pg.Client({ connectionString: urls.databaseUrl });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${mine}; CREATE SCHEMA ${theirs}`);
+    const url = new URL(urls.databaseUrl);
+    url.searchParams.set('options', `-c search_path=${mine}`);
+    const handle = await openDatabase({ mode: 'server', dataDir: tempDir(), databaseUrl: url.toString(), poolMax: 2, statementTimeoutMs: 10_000, breaker: noBreaker, logger: { warn: () => undefined } });
+    // Kysely's own introspector resolved every column of every table of every schema by name, and
+    // failed on a table dropped while it ran. Many wide tables make that read long enough to be hit.
+    const columns = Array.from({ length: 100 }, (_, column) => `c${column} int`).join(', ');
+    const TABLES = 150;
+    await admin.query(Array.from({ length: TABLES }, (_, table) => `CREATE TABLE ${theirs}.t${table} (${columns});`).join('\n'));
+    let churning = true;
+    const churn = (async () => {
+      for (let round = 0; churning; round += 1) await admin.query(`DROP TABLE ${theirs}.t${round % TABLES}; CREATE TABLE ${theirs}.t${round % TABLES} (${columns})`);
+    })();
+    try {
+      await migrateToLatest(handle.db as never);
+      for (let run = 0; run < 20; run += 1) expect(await migrateToLatest(handle.db as never)).toEqual([]);
+    } finally {
+      churning = false;
+      await churn;
+      await handle.close();
+      await admin.query(`DROP SCHEMA ${theirs} CASCADE`);
+      await admin.end();
+    }
   });
 });

@@ -38,9 +38,9 @@ async function ensureAppRole(): Promise<void> {
 }
 
 /**
- * Schemas are dropped after the whole run, not by each test file: Kysely's migrator introspects the
- * tables of every schema, and a schema dropped by another file in the middle of that introspection
- * fails it ("schema ... does not exist"), which made server-mode runs flaky.
+ * Schemas are dropped after the whole run, in one sweep over this run's prefix, not by each test file.
+ * (Migrations once failed when another file dropped a schema or table meanwhile; the migrator now
+ * reads only its own schema: src/platform/db/migrator.ts.)
  */
 async function dropSchemas(prefix: string): Promise<void> {
   const databaseUrl = process.env.DATABASE_URL;
