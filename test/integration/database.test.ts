@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/platform/db/database.js';
 import { DataDirLockedError, acquireDataDirLock, lockHolder } from '../../src/platform/db/data-dir-lock.js';
 import { DatabaseBusyError } from '../../src/platform/db/session-mutex.js';
 import { migrateToLatest } from '../../src/platform/db/migrator.js';
 import { isIntegrityError } from '../../src/platform/crypto/index.js';
-import pg from 'pg';
 import { serverUrls, uniqueName } from '../setup/environment.js';
-import { createTestApp, createTestUser, type TestApp } from '../setup/test-app.js';
+import { createTestApp, createTestBackend, createTestUser, type TestApp } from '../setup/test-app.js';
 
 /**
  * The embedded database through our own dialect (DESIGN §3: kysely-pglite interleaved
@@ -179,15 +179,12 @@ describe('encrypted columns at rest', () => {
 
 describe.runIf(serverUrls())('migrations beside other schemas (server mode)', () => {
   it('starts while another session creates and drops tables in its own schema', async () => {
-    const urls = serverUrls()!;
-    const mine = uniqueName(inject('testSchemaPrefix'));
+    const mine = await createTestBackend(); // a schema of its own, on the search path of its DATABASE_URL
     const theirs = uniqueName(inject('testSchemaPrefix'));
-    const admin = new pg.Client({ connectionString: urls.databaseUrl });
+    const admin = new pg.Client({ connectionString: serverUrls()!.databaseUrl });
     await admin.connect();
-    await admin.query(`CREATE SCHEMA ${mine}; CREATE SCHEMA ${theirs}`);
-    const url = new URL(urls.databaseUrl);
-    url.searchParams.set('options', `-c search_path=${mine}`);
-    const handle = await openDatabase({ mode: 'server', dataDir: tempDir(), databaseUrl: url.toString(), poolMax: 2, statementTimeoutMs: 10_000, breaker: noBreaker, logger: { warn: () => undefined } });
+    await admin.query(`CREATE SCHEMA ${theirs}`);
+    const handle = await openDatabase({ mode: 'server', dataDir: mine.env.DATA_DIR!, databaseUrl: mine.env.DATABASE_URL, poolMax: 2, statementTimeoutMs: 10_000, breaker: noBreaker, logger: { warn: () => undefined } });
     // Kysely's own introspector resolved every column of every table of every schema by name, and
     // failed on a table dropped while it ran. Many wide tables make that read long enough to be hit.
     const columns = Array.from({ length: 100 }, (_, column) => `c${column} int`).join(', ');
@@ -206,6 +203,7 @@ describe.runIf(serverUrls())('migrations beside other schemas (server mode)', ()
       await handle.close();
       await admin.query(`DROP SCHEMA ${theirs} CASCADE`);
       await admin.end();
+      await mine.cleanup();
     }
   });
 });

@@ -6,7 +6,7 @@ export const sentMarkKey = (scanId: string, cellIndex: number) => `scan:${scanId
 /** Keys per store call when marks are read or dropped in bulk. */
 const SLICE = 500;
 
-async function inSlices<T>(cells: readonly number[], each: (slice: readonly number[]) => Promise<T>): Promise<void> {
+async function inSlices(cells: readonly number[], each: (slice: readonly number[]) => Promise<unknown>): Promise<void> {
   for (let offset = 0; offset < cells.length; offset += SLICE) await each(cells.slice(offset, offset + SLICE));
 }
 
